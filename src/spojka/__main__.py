@@ -1,0 +1,3 @@
+from spojka.cli.main import run
+
+run()
