@@ -19,7 +19,15 @@ from spojka.core.errors import ConfigError, TransientError
 
 # Every domain keeps its Alembic revisions in <domain>/migrations; each is its own branch
 # (branch_labels = the domain name), so domains evolve without sharing one linear history.
-MIGRATION_DOMAINS = ("governance", "runtime", "sync", "quality", "documents", "flows")
+MIGRATION_DOMAINS = (
+    "governance",
+    "runtime",
+    "sync",
+    "quality",
+    "documents",
+    "flows",
+    "connectors",
+)
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +39,10 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     """Declarative base of every Spojka table."""
 
-    type_annotation_map: dict[Any, Any] = {dict[str, Any]: sa.JSON, datetime: sa.DateTime(timezone=True)}
+    type_annotation_map: dict[Any, Any] = {
+        dict[str, Any]: sa.JSON,
+        datetime: sa.DateTime(timezone=True),
+    }
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
