@@ -1,0 +1,61 @@
+"""Czech/Slovak business identifiers: pure checks used by the canonical contracts."""
+
+from __future__ import annotations
+
+import re
+
+_ICO = re.compile(r"^\d{8}$")
+_DIC = re.compile(r"^(CZ|SK)(\d{8,10})$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_VS = re.compile(r"^\d{1,10}$")
+
+
+def normalize_ico(value: str) -> str:
+    """Strip spaces and left-pad to 8 digits (older IČO were written with 6 or 7 digits)."""
+    digits = re.sub(r"\s+", "", value)
+    if digits.isdigit() and 6 <= len(digits) < 8:
+        digits = digits.zfill(8)
+    return digits
+
+
+def is_valid_ico(value: str) -> bool:
+    """IČO: 8 digits, the last one a mod-11 check digit over weights 8..2."""
+    if not _ICO.match(value):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:7], range(8, 1, -1), strict=True))
+    check = (11 - total % 11) % 10
+    return check == int(value[7])
+
+
+def normalize_dic(value: str) -> str:
+    return re.sub(r"[\s-]+", "", value).upper()
+
+
+def is_valid_dic(value: str) -> bool:
+    """DIČ / IČ DPH: CZ + 8-10 digits, SK + 10 digits."""
+    match = _DIC.match(value)
+    if not match:
+        return False
+    country, digits = match.groups()
+    return not (country == "SK" and len(digits) != 10)
+
+
+def is_valid_email(value: str) -> bool:
+    return bool(_EMAIL.match(value))
+
+
+def normalize_domain(value: str) -> str:
+    """Lower-case host without scheme, path or leading www."""
+    host = value.strip().lower()
+    host = re.sub(r"^[a-z]+://", "", host).split("/", 1)[0].split(":", 1)[0]
+    return host.removeprefix("www.")
+
+
+def is_valid_domain(value: str) -> bool:
+    return bool(_DOMAIN.match(value))
+
+
+def is_valid_variable_symbol(value: str) -> bool:
+    """Variabilní symbol: up to 10 digits."""
+    return bool(_VS.match(value))
