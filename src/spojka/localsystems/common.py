@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,3 +122,23 @@ def run_checked(
         out = (result.stdout + result.stderr)[-3000:]
         raise TransientError(f"command failed ({result.returncode}): {' '.join(argv)}\n{out}")
     return result.stdout
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, *, timeout: float = 1800.0) -> Iterator[None]:
+    """Hold an inter-process lock on ``path`` (installs and golden builds run once at a time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TransientError(f"timed out waiting for the lock {path}") from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
