@@ -8,9 +8,11 @@ starts ``trytond`` on a free port.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -350,6 +352,14 @@ class TrytonServer:
     def kill(self) -> None:
         """Crash the server (fault tests: the system is down)."""
         self.process.kill()
+
+    def expire_sessions(self) -> None:
+        """Age every login session past Tryton's ``max_age`` (what a long idle period does)."""
+        with contextlib.closing(sqlite3.connect(self.run_dir / f"{self.database}.sqlite")) as db:
+            db.execute(
+                "UPDATE ir_session SET create_date = '2000-01-01 00:00:00', write_date = NULL"
+            )
+            db.commit()
 
     def restart(self) -> None:
         """Start the same server again on the same port and data."""
