@@ -26,6 +26,38 @@ def _main(
     _state["debug"] = debug
 
 
+from spojka.cli import core_commands as core  # noqa: E402
+
+app.command()(core.init)
+app.command()(core.serve)
+app.command()(core.worker)
+app.command()(core.status)
+app.add_typer(core.db_app, name="db")
+app.add_typer(core.token_app, name="token")
+app.add_typer(core.audit_app, name="audit")
+app.add_typer(core.runs_app, name="runs")
+app.add_typer(core.decisions_app, name="decisions")
+
+
+@app.command()
+def demo(
+    no_serve: bool = typer.Option(False, "--no-serve", help="Exit after the summary."),
+    port: int = typer.Option(None, help="Port for the API after the story (default 8000)."),
+) -> None:
+    """Tell the whole story on local data, then serve the API on http://127.0.0.1:8000."""
+    from spojka.cli.context import console, instance
+    from spojka.demo import run_demo
+
+    app_instance = instance(migrate=True, create_key=True)
+    run_demo(app_instance, console)
+    if not no_serve:
+        console.print(
+            f"serving on http://{app_instance.settings.host}:"
+            f"{port or app_instance.settings.port}  (Ctrl-C to stop)"
+        )
+        core.serve(host=None, port=port)  # type: ignore[arg-type]
+
+
 # --- sub-apps (each domain owns its own typer app) ---
 # --- end sub-apps ---
 

@@ -1,0 +1,105 @@
+"""The FastAPI application: versioned routers under /api/v1, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import spojka
+from spojka.api import problems
+from spojka.api.auth import READ, Principal, get_app, require
+from spojka.api.middleware import RequestContextMiddleware
+from spojka.bootstrap import Spojka
+from spojka.governance.router import router as governance_router
+from spojka.runtime import engine
+from spojka.runtime.router import router as runtime_router
+
+WEB_ROOT = Path(__file__).parent / "web"
+
+status_router = APIRouter(tags=["status"])
+
+
+@status_router.get("/status")
+def get_status(request: Request, principal: Principal = require(READ)) -> dict[str, Any]:
+    app = get_app(request)
+    return {
+        "version": spojka.__version__,
+        "profile": app.settings.profile,
+        "database": app.engine.dialect.name,
+        "runtime": "running" if engine.is_launched() else "not running in this process",
+        "uptime_s": round(time.monotonic() - request.app.state.started, 1),
+        "you": {"name": principal.name, "role": principal.role.value},
+    }
+
+
+# Domains add (prefix, router) pairs here; every route in them must carry a RoleGuard.
+API_ROUTERS: list[APIRouter] = [status_router, governance_router, runtime_router]
+
+
+def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:
+    """Build the API for one Spojka instance; ``with_runtime`` also runs workflows here."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if with_runtime:
+            engine.launch(instance.settings, executor_id="serve")
+        yield
+        if with_runtime:
+            engine.shutdown()
+
+    app = FastAPI(
+        title="Spojka API",
+        version=spojka.__version__,
+        description="Links CRM, ERP and project management. Every /api/v1 route needs "
+        "'Authorization: Bearer <token>' (create one with `spojka token create`).",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.spojka = instance
+    app.state.started = time.monotonic()
+    problems.install(app)
+    for router in API_ROUTERS:
+        app.include_router(router, prefix="/api/v1")
+
+    @app.get("/health", tags=["status"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["status"])
+    def ready() -> JSONResponse:
+        """Readiness: the database answers, and the runtime runs where it should."""
+        checks: dict[str, str] = {}
+        try:
+            with instance.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+        except sa.exc.SQLAlchemyError as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        if with_runtime:
+            checks["runtime"] = "ok" if engine.is_launched() else "not running"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", tags=["status"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def web_root() -> FileResponse:
+        return FileResponse(WEB_ROOT / "index.html")
+
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=instance.settings.max_body_bytes)
+    return app

@@ -1,0 +1,106 @@
+"""One pure-ASGI middleware: trace id, body-size limit, request metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from spojka.core import tracing
+
+HTTP_REQUESTS = Counter(
+    "spojka_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "spojka_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def _problem_bytes(status: int, title: str, detail: str, code: str, path: str) -> bytes:
+    body = {
+        "type": f"urn:spojka:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": path,
+        "trace_id": tracing.current_trace_id(),
+    }
+    return json.dumps(body).encode()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        trace_id = tracing.parse_traceparent(headers.get("traceparent"))
+        start = time.perf_counter()
+        status_holder = {"status": 500}
+        with tracing.trace_context(trace_id) as tid:
+            declared = headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+                await self._reject_too_large(scope, send, status_holder)
+            else:
+                received = 0
+
+                async def limited_receive() -> Message:
+                    nonlocal received
+                    message = await receive()
+                    if message["type"] == "http.request":
+                        received += len(message.get("body", b""))
+                        if received > self.max_body_bytes:
+                            raise _TooLarge
+                    return message
+
+                async def send_with_trace(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        status_holder["status"] = message["status"]
+                        message.setdefault("headers", [])
+                        message["headers"] = [*message["headers"], (b"x-trace-id", tid.encode())]
+                    await send(message)
+
+                try:
+                    await self.app(scope, limited_receive, send_with_trace)
+                except _TooLarge:
+                    await self._reject_too_large(scope, send, status_holder)
+        route = scope.get("route")
+        route_path: str = getattr(route, "path", None) or "unmatched"
+        method: str = scope.get("method", "")
+        HTTP_REQUESTS.labels(method, route_path, str(status_holder["status"])).inc()
+        HTTP_SECONDS.labels(method, route_path).observe(time.perf_counter() - start)
+
+    async def _reject_too_large(self, scope: Scope, send: Send, holder: dict[str, Any]) -> None:
+        holder["status"] = 413
+        body = _problem_bytes(
+            413,
+            "Request body too large",
+            f"the body exceeds the limit of {self.max_body_bytes} bytes (SPOJKA_MAX_BODY_BYTES)",
+            "too_large",
+            scope.get("path", ""),
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
