@@ -35,6 +35,7 @@ ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "Spojka-admin-5"
 EFFORT_FIELD = "Odhad pracnosti (h)"
 PRICE_FIELD = "Cena (Kč)"
+KEY_FIELD = "Spojka ID"
 TRACKERS = ("Task", "Change request")
 
 # Run by ``rails runner`` on the migrated database. Prints one JSON line for Python.
@@ -82,6 +83,24 @@ price.visible = true
 price.trackers = Tracker.all.to_a
 price.save!
 
+# Spojka's idempotency key on the records it creates: filterable, so a retried create finds
+# the record the first attempt made instead of making a second one.
+issue_key = IssueCustomField.find_by(name: ENV.fetch('SPOJKA_KEY_FIELD')) ||
+            IssueCustomField.new(name: ENV.fetch('SPOJKA_KEY_FIELD'))
+issue_key.field_format = 'string'
+issue_key.is_for_all = true
+issue_key.is_filter = true
+issue_key.searchable = false
+issue_key.visible = true
+issue_key.trackers = Tracker.all.to_a
+issue_key.save!
+time_key = TimeEntryCustomField.find_by(name: ENV.fetch('SPOJKA_KEY_FIELD')) ||
+           TimeEntryCustomField.new(name: ENV.fetch('SPOJKA_KEY_FIELD'))
+time_key.field_format = 'string'
+time_key.is_filter = true
+time_key.visible = true
+time_key.save!
+
 people = [
   ['jnovakova', 'Jana', 'Nováková', 'jana.novakova@example.cz'],
   ['pdvorak', 'Petr', 'Dvořák', 'petr.dvorak@example.cz'],
@@ -100,6 +119,7 @@ puts JSON.generate(
   api_key: admin.api_key,
   trackers: Tracker.all.map { |t| [t.name, t.id] }.to_h,
   custom_fields: IssueCustomField.all.map { |f| [f.name, f.id] }.to_h,
+  time_entry_custom_fields: TimeEntryCustomField.all.map { |f| [f.name, f.id] }.to_h,
   statuses: IssueStatus.all.map { |s| [s.name, s.id] }.to_h,
   roles: Role.givable.map { |r| [r.name, r.id] }.to_h,
   activities: TimeEntryActivity.all.map { |a| [a.name, a.id] }.to_h,
@@ -150,7 +170,7 @@ def ensure_installed() -> None:
 
 def _fingerprint() -> str:
     version = (REDMINE_ROOT / "lib" / "redmine" / "version.rb").read_bytes()
-    payload = json.dumps([SEED_RUBY, ADMIN_PASSWORD, EFFORT_FIELD, PRICE_FIELD]).encode()
+    payload = json.dumps([SEED_RUBY, ADMIN_PASSWORD, EFFORT_FIELD, PRICE_FIELD, KEY_FIELD]).encode()
     return hashlib.sha256(version + payload).hexdigest()[:16]
 
 
@@ -207,6 +227,7 @@ def _build_golden(target: Path, facts: Path, marker: Path) -> None:
                 "SPOJKA_ADMIN_PASSWORD": ADMIN_PASSWORD,
                 "SPOJKA_EFFORT_FIELD": EFFORT_FIELD,
                 "SPOJKA_PRICE_FIELD": PRICE_FIELD,
+                "SPOJKA_KEY_FIELD": KEY_FIELD,
             },
             cwd=REDMINE_ROOT,
         )
