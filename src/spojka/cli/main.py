@@ -59,6 +59,9 @@ def demo(
 
 
 # --- sub-apps (each domain owns its own typer app) ---
+from spojka.quality import cli as quality_cli  # noqa: E402
+
+app.add_typer(quality_cli.app, name="quality")
 # --- end sub-apps ---
 
 

@@ -1,0 +1,306 @@
+"""Clusters from scored pairs, batch and incremental, with guards against chaining.
+
+Union-find alone chains: A≈B and B≈C puts A and C together even when A and C are plainly
+different companies. Two guards stop that: links are applied strongest first, and a link is
+refused when it would join two records that were compared and found clearly different
+(a different valid IČO, or a score below ``cannot_link_below``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from spojka.quality.matching import (
+    DEFAULT_SETTINGS,
+    BlockingIndex,
+    Decision,
+    MatchSettings,
+    PairScore,
+    Prepared,
+    hard_conflict,
+    prepare,
+    score_pair,
+)
+
+
+class ConstrainedUnionFind:
+    """Union-find whose unions are refused across a cannot-link pair."""
+
+    def __init__(self, size: int = 0) -> None:
+        self.parent: list[int] = list(range(size))
+        self.members: dict[int, list[int]] = {}
+        self.forbidden: dict[int, set[int]] = {}
+
+    def add(self) -> int:
+        self.parent.append(len(self.parent))
+        return len(self.parent) - 1
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    def forbid(self, a: int, b: int) -> None:
+        self.forbidden.setdefault(a, set()).add(b)
+        self.forbidden.setdefault(b, set()).add(a)
+
+    def _members(self, root: int) -> list[int]:
+        return self.members.get(root) or [root]
+
+    def can_union(self, a: int, b: int) -> bool:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        small, large = (ra, rb) if len(self._members(ra)) <= len(self._members(rb)) else (rb, ra)
+        large_members = set(self._members(large))
+        for member in self._members(small):
+            banned = self.forbidden.get(member)
+            if banned and not banned.isdisjoint(large_members):
+                return False
+        return True
+
+    def union(self, a: int, b: int) -> bool:
+        """Join the clusters of a and b unless a cannot-link pair spans them."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        if not self.can_union(ra, rb):
+            return False
+        ma, mb = self._members(ra), self._members(rb)
+        if len(ma) < len(mb):
+            ra, rb, ma, mb = rb, ra, mb, ma
+        self.parent[rb] = ra
+        self.members[ra] = ma + mb
+        self.members.pop(rb, None)
+        return True
+
+
+@dataclass(slots=True)
+class ScoredLink:
+    left: int
+    right: int
+    score: float
+    decision: Decision
+
+
+@dataclass(slots=True)
+class DedupeResult:
+    """Cluster id per record id, plus the counts a person wants to see."""
+
+    cluster_of: dict[str, str]
+    records: int
+    pairs_compared: int
+    links: list[ScoredLink] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def clusters(self) -> int:
+        return len(set(self.cluster_of.values()))
+
+    @property
+    def review_links(self) -> list[ScoredLink]:
+        return [link for link in self.links if link.decision == "review"]
+
+
+def cluster_links(
+    size: int,
+    links: Iterable[ScoredLink],
+    cannot_links: Iterable[tuple[int, int]],
+    *,
+    decide_merge: Callable[[ScoredLink], bool] | None = None,
+) -> ConstrainedUnionFind:
+    """Union the merge links, strongest first, respecting every cannot-link pair."""
+    uf = ConstrainedUnionFind(size)
+    for a, b in cannot_links:
+        uf.forbid(a, b)
+    accept = decide_merge or (lambda link: link.decision == "merge")
+    for link in sorted(links, key=lambda link: -link.score):
+        if accept(link):
+            uf.union(link.left, link.right)
+    return uf
+
+
+def dedupe(
+    entity: str,
+    records: Iterable[tuple[str, Mapping[str, str | None]]],
+    settings: MatchSettings = DEFAULT_SETTINGS,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> DedupeResult:
+    """Cluster records of one entity: block, score candidate pairs, cluster merge links."""
+    started = time.perf_counter()
+    prepared = [prepare(entity, record_id, values) for record_id, values in records]
+    index = BlockingIndex(entity, settings)
+    for position, p in enumerate(prepared):
+        index.add(position, p)
+    pairs = index.pairs()
+    links: list[ScoredLink] = []
+    negatives: list[tuple[int, int]] = []
+    merge_at, review_at, cannot_at = (
+        settings.merge_threshold,
+        settings.review_threshold,
+        settings.cannot_link_below,
+    )
+    for done, (a, b) in enumerate(pairs, start=1):
+        pa, pb = prepared[a], prepared[b]
+        result = score_pair(entity, pa, pb, settings)
+        score = result.score
+        if score < cannot_at or hard_conflict(entity, pa, pb, score, settings):
+            negatives.append((a, b))
+        elif score >= review_at:
+            links.append(ScoredLink(a, b, score, "merge" if score >= merge_at else "review"))
+        if progress is not None and done % 50_000 == 0:
+            progress(done)
+    # only records that take part in a merge can be chained; keep their cannot-links
+    linked = {x for link in links if link.decision == "merge" for x in (link.left, link.right)}
+    cannot = [(a, b) for a, b in negatives if a in linked and b in linked]
+    uf = cluster_links(len(prepared), links, cannot)
+    cluster_of: dict[str, str] = {}
+    representative: dict[int, str] = {}
+    for position, p in enumerate(prepared):
+        root = uf.find(position)
+        # a cluster is named after its first record, so a singleton keeps its own id
+        cluster_of[p.record_id] = representative.setdefault(root, p.record_id)
+    return DedupeResult(
+        cluster_of=cluster_of,
+        records=len(prepared),
+        pairs_compared=len(pairs),
+        links=links,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass(slots=True)
+class Candidate:
+    """An existing record the new one resembles, and how much."""
+
+    record_id: str
+    cluster_id: str
+    score: PairScore
+
+
+@dataclass(slots=True)
+class IncrementalMatch:
+    decision: Decision
+    cluster_id: str | None
+    candidates: list[Candidate]
+
+
+class MatchIndex:
+    """Existing records and clusters; matches one new record without re-clustering all.
+
+    A new record is compared only with the records sharing one of its blocks, so the cost
+    depends on block sizes, not on how many records the index holds.
+    """
+
+    def __init__(self, entity: str, settings: MatchSettings = DEFAULT_SETTINGS) -> None:
+        self.entity = entity
+        self.settings = settings
+        self.records: list[Prepared] = []
+        self.position: dict[str, int] = {}
+        self.blocking = BlockingIndex(entity, settings)
+        self.uf = ConstrainedUnionFind()
+        self.cluster_name: dict[int, str] = {}
+
+    @classmethod
+    def from_dedupe(
+        cls,
+        entity: str,
+        records: Iterable[tuple[str, Mapping[str, str | None]]],
+        result: DedupeResult,
+        settings: MatchSettings = DEFAULT_SETTINGS,
+    ) -> MatchIndex:
+        index = cls(entity, settings)
+        for record_id, values in records:
+            index._insert(prepare(entity, record_id, values))
+        by_cluster: dict[str, int] = {}
+        for record_id, cluster_id in result.cluster_of.items():
+            position = index.position[record_id]
+            if cluster_id in by_cluster:
+                index.uf.union(by_cluster[cluster_id], position)
+            else:
+                by_cluster[cluster_id] = position
+        for cluster_id, position in by_cluster.items():
+            index.cluster_name[index.uf.find(position)] = cluster_id
+        return index
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _insert(self, p: Prepared) -> int:
+        position = self.uf.add()
+        self.records.append(p)
+        self.position[p.record_id] = position
+        self.blocking.add(position, p)
+        return position
+
+    def cluster_id(self, record_id: str) -> str:
+        root = self.uf.find(self.position[record_id])
+        return self.cluster_name.get(root) or self.records[root].record_id
+
+    def match(self, record_id: str, values: Mapping[str, str | None]) -> IncrementalMatch:
+        """Where a new or changed record belongs, without changing the index."""
+        p = prepare(self.entity, record_id, values)
+        return self._match_prepared(p)
+
+    def _match_prepared(self, p: Prepared, *, explain: bool = True) -> IncrementalMatch:
+        candidates: list[Candidate] = []
+        for position in self.blocking.candidates(p):
+            other = self.records[position]
+            if other.record_id == p.record_id:
+                continue
+            result = score_pair(self.entity, p, other, self.settings, explain=explain)
+            if result.decision != "separate" or result.score < self.settings.cannot_link_below:
+                candidates.append(
+                    Candidate(other.record_id, self.cluster_id(other.record_id), result)
+                )
+        candidates.sort(key=lambda c: -c.score.score)
+        # a cluster holding any record this one clearly is not, is not its cluster
+        blocked = {
+            c.cluster_id
+            for c in candidates
+            if c.score.score < self.settings.cannot_link_below
+            or hard_conflict(
+                self.entity,
+                p,
+                self.records[self.position[c.record_id]],
+                c.score.score,
+                self.settings,
+            )
+        }
+        matches = [c for c in candidates if c.score.decision != "separate"]
+        for candidate in matches:
+            if candidate.cluster_id in blocked:
+                continue
+            return IncrementalMatch(candidate.score.decision, candidate.cluster_id, matches)
+        return IncrementalMatch("separate", None, matches)
+
+    def add(self, record_id: str, values: Mapping[str, str | None]) -> IncrementalMatch:
+        """Match a new record and file it: into its cluster on a merge, else on its own."""
+        if record_id in self.position:
+            raise ValueError(f"record {record_id!r} is already indexed")
+        p = prepare(self.entity, record_id, values)
+        outcome = self._match_prepared(p, explain=False)
+        position = self._insert(p)
+        for candidate in outcome.candidates:
+            if candidate.score.score < self.settings.cannot_link_below:
+                self.uf.forbid(position, self.position[candidate.record_id])
+        if outcome.decision == "merge" and outcome.cluster_id is not None:
+            anchor = self.position[outcome.candidates[0].record_id]
+            for candidate in outcome.candidates:
+                if candidate.cluster_id == outcome.cluster_id:
+                    anchor = self.position[candidate.record_id]
+                    break
+            name = self.cluster_id(self.records[anchor].record_id)
+            if self.uf.union(anchor, position):
+                self.cluster_name[self.uf.find(position)] = name
+                return outcome
+            return IncrementalMatch("review", outcome.cluster_id, outcome.candidates)
+        self.cluster_name[position] = record_id
+        return outcome

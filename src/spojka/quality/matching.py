@@ -1,0 +1,628 @@
+"""Entity resolution: prepare records, block, score pairs (Fellegi–Sunter weights), decide.
+
+The score of a pair is a sum of per-field log2 Bayes factors (``weight``): how much more
+likely the observed agreement level is among true duplicates than among random pairs.
+The default weights below are set from the usual m/u reasoning for CZ/SK business data
+(an IČO is almost unique, a city is not) so a new user gets sensible results without
+training. Exact-identifier rules come first: the same valid IČO decides, unless the two
+records look like different branches of one company.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+from spojka.core.errors import ValidationError
+from spojka.quality import normalize as nz
+from spojka.quality.fields import ENTITY_FIELDS
+
+Decision = Literal["merge", "review", "separate"]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSettings:
+    """Thresholds on the total match weight (log2 odds units) and blocking limits."""
+
+    merge_threshold: float = 9.0
+    review_threshold: float = 4.0
+    #: compared pairs scoring below this may never end up in one cluster (anti-chaining)
+    cannot_link_below: float = -2.0
+    #: name-like blocks larger than this are skipped: they would only compare strangers
+    max_block: int = 50
+    #: identifier blocks (IČO, e-mail, phone) may be larger: a company has branches
+    max_identifier_block: int = 500
+
+    def decide(self, score: float) -> Decision:
+        if score >= self.merge_threshold:
+            return "merge"
+        if score >= self.review_threshold:
+            return "review"
+        return "separate"
+
+
+DEFAULT_SETTINGS = MatchSettings()
+
+# --------------------------------------------------------------------------- preparation
+
+
+class Prepared:
+    """A record reduced to the comparable features of its entity."""
+
+    __slots__ = (
+        "birth",
+        "city",
+        "company",
+        "dic",
+        "domain",
+        "email",
+        "email_local",
+        "first",
+        "house",
+        "iban",
+        "ico",
+        "ico_raw",
+        "is_branch",
+        "last",
+        "legal_form",
+        "name",
+        "national_id",
+        "phone",
+        "record_id",
+        "region",
+        "street",
+        "street2",
+        "zip",
+    )
+
+    def __init__(self, record_id: str) -> None:
+        self.record_id = record_id
+        self.name: str | None = None
+        self.legal_form: str | None = None
+        self.is_branch = False
+        self.ico: str | None = None
+        self.ico_raw: str | None = None
+        self.dic: str | None = None
+        self.email: str | None = None
+        self.email_local: str | None = None
+        self.domain: str | None = None
+        self.phone: str | None = None
+        self.iban: str | None = None
+        self.street: str | None = None
+        self.house: str | None = None
+        self.street2: str | None = None
+        self.city: str | None = None
+        self.zip: str | None = None
+        self.region: str | None = None
+        self.first: str | None = None
+        self.last: str | None = None
+        self.birth: str | None = None
+        self.national_id: str | None = None
+        self.company: str | None = None
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _key_text(value: str) -> str | None:
+    text = re.sub(r"[^0-9a-z ]+", " ", nz.fold(value))
+    text = " ".join(text.split())
+    return text or None
+
+
+def prepare(entity: str, record_id: str, values: Mapping[str, str | None]) -> Prepared:
+    """Normalise one record's fields into matching features; invalid values are kept weakly."""
+    if entity not in ENTITY_FIELDS:
+        raise ValidationError(f"unknown entity {entity!r}")
+    p = Prepared(record_id)
+    get = values.get
+
+    if not _blank(raw := get("name")) and entity == "account":
+        with contextlib.suppress(nz.InvalidValue):
+            company = nz.normalize_company_name(str(raw))
+            p.name = _key_text(company.key)
+            p.legal_form = company.legal_form
+            p.is_branch = company.is_branch
+    if not _blank(raw := get("ico")):
+        try:
+            p.ico = nz.normalize_ico(str(raw))
+        except nz.InvalidValue:
+            digits = re.sub(r"\D", "", str(raw))
+            p.ico_raw = digits.zfill(8) if digits else None
+    if not _blank(raw := get("dic")):
+        with contextlib.suppress(nz.InvalidValue):
+            p.dic = nz.normalize_vat(str(raw))
+    if not _blank(raw := get("email")):
+        try:
+            p.email = nz.normalize_email(str(raw))
+        except nz.InvalidValue:
+            p.email = str(raw).strip().lower() or None
+        if p.email and "@" in p.email:
+            local, _, host = p.email.partition("@")
+            p.email_local = local
+            if entity == "account" and host not in nz.FREEMAIL_DOMAINS:
+                p.domain = host
+    if not _blank(raw := get("domain")):
+        with contextlib.suppress(nz.InvalidValue):
+            p.domain = nz.normalize_domain(str(raw))
+    if not _blank(raw := get("phone")):
+        try:
+            p.phone = nz.normalize_phone(str(raw))
+        except nz.InvalidValue:
+            digits = re.sub(r"\D", "", str(raw))
+            p.phone = digits[-9:] if len(digits) >= 6 else None
+    if not _blank(raw := get("iban")):
+        with contextlib.suppress(nz.InvalidValue):
+            p.iban = nz.normalize_iban(str(raw))
+    street_raw = get("street")
+    if not _blank(street_raw):
+        address = nz.normalize_address(street=str(street_raw))
+        p.street = _key_text(address.street) if address.street else None
+        p.house = address.house_number
+        if address.orientation_number:
+            p.house = f"{p.house}/{address.orientation_number}" if p.house else None
+    if not _blank(raw := get("house_number")):
+        p.house = re.sub(r"\s", "", str(raw)).lower()
+    if not _blank(raw := get("street2")):
+        p.street2 = _key_text(str(raw))
+    if not _blank(raw := get("city")):
+        city = re.sub(r"\s+\d+$", "", str(raw).strip())  # "Praha 10" → district is in the PSČ
+        p.city = _key_text(re.split(r"\s[-–]\s", city, maxsplit=1)[0])
+    if not _blank(raw := get("zip")):
+        digits = re.sub(r"\D", "", str(raw))
+        p.zip = digits or None
+    if not _blank(raw := get("region")):
+        p.region = _key_text(str(raw))
+
+    if entity == "contact":
+        first, last = get("first_name"), get("last_name")
+        if _blank(first) and _blank(last) and not _blank(full := get("full_name")):
+            parts = nz.normalize_person_name(str(full)).split()
+            first, last = (" ".join(parts[:-1]) or None), parts[-1]
+        if not _blank(first):
+            p.first = _key_text(nz.normalize_person_name(str(first)))
+        if not _blank(last):
+            p.last = _key_text(nz.normalize_person_name(str(last)))
+        if not _blank(raw := get("birth_date")):
+            try:
+                p.birth = nz.normalize_date(str(raw)).strftime("%Y%m%d")
+            except nz.InvalidValue:
+                digits = re.sub(r"\D", "", str(raw))
+                p.birth = digits or None
+        if not _blank(raw := get("national_id")):
+            p.national_id = re.sub(r"\D", "", str(raw)) or None
+        if not _blank(raw := get("company")):
+            with contextlib.suppress(nz.InvalidValue):
+                p.company = _key_text(nz.normalize_company_name(str(raw)).key)
+    return p
+
+
+# --------------------------------------------------------------------------- blocking
+
+
+def blocking_keys(entity: str, p: Prepared) -> Iterator[tuple[str, bool]]:
+    """Keys of the blocks a record falls into, each flagged True when it is an identifier."""
+    if p.ico:
+        yield "i:" + p.ico, True
+    if p.dic:
+        yield "d:" + p.dic, True
+    if p.email:
+        yield "e:" + p.email, True
+    if p.phone:
+        yield "p:" + p.phone, True
+    if p.iban:
+        yield "b:" + p.iban, True
+    if p.national_id and len(p.national_id) >= 5:
+        yield "n:" + p.national_id, True
+    if entity == "account":
+        if p.domain:
+            yield "w:" + p.domain, True
+        if p.name:
+            compact = p.name.replace(" ", "")
+            words = p.name.split()
+            yield "n5:" + compact[:5], False
+            yield "nr:" + compact[-5:], False
+            yield "ns:" + " ".join(sorted(words)[:2]), False
+            if p.zip:
+                yield "nz:" + compact[:2] + p.zip, False
+            if p.city:
+                yield "nc:" + compact[-3:] + p.city, False
+        return
+    # persons
+    first, last = p.first or "", p.last or ""
+    if last:
+        yield "lf:" + last + "|" + first[:1], False
+        if p.zip:
+            yield "lz:" + last[:3] + p.zip, False
+    if first and last:
+        yield "fl:" + first + "|" + last[:1], False
+        yield "sw:" + "|".join(sorted((first, last))), False
+    if p.birth:
+        if first:
+            yield "fb:" + first + p.birth, False
+        if last:
+            yield "lb:" + last + p.birth, False
+        if p.zip:
+            yield "bz:" + p.birth + p.zip, False
+    if p.street and p.zip:
+        yield "sz:" + p.street[:6] + p.zip, False
+
+
+class BlockingIndex:
+    """Blocking key → record positions, kept up to date record by record."""
+
+    def __init__(self, entity: str, settings: MatchSettings = DEFAULT_SETTINGS) -> None:
+        self.entity = entity
+        self.settings = settings
+        self.blocks: dict[str, list[int]] = {}
+        self.identifier_keys: set[str] = set()
+
+    def add(self, position: int, p: Prepared) -> None:
+        for key, is_identifier in blocking_keys(self.entity, p):
+            self.blocks.setdefault(key, []).append(position)
+            if is_identifier:
+                self.identifier_keys.add(key)
+
+    def _limit(self, key: str) -> int:
+        if key in self.identifier_keys:
+            return self.settings.max_identifier_block
+        return self.settings.max_block
+
+    def candidates(self, p: Prepared) -> set[int]:
+        """Positions of records sharing a (not oversized) block with ``p``."""
+        found: set[int] = set()
+        for key, is_identifier in blocking_keys(self.entity, p):
+            members = self.blocks.get(key)
+            if not members:
+                continue
+            limit = self.settings.max_identifier_block if is_identifier else self.settings.max_block
+            if len(members) <= limit:
+                found.update(members)
+        return found
+
+    def pairs(self) -> set[tuple[int, int]]:
+        """Every within-block pair (i < j) of blocks no larger than their limit."""
+        pairs: set[tuple[int, int]] = set()
+        for key, members in self.blocks.items():
+            n = len(members)
+            if n < 2 or n > self._limit(key):
+                continue
+            for a in range(n):
+                left = members[a]
+                for b in range(a + 1, n):
+                    right = members[b]
+                    if left != right:
+                        pairs.add((left, right) if left < right else (right, left))
+        return pairs
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass(frozen=True, slots=True)
+class FieldAgreement:
+    """How one field compared: the agreement level and its weight in the total."""
+
+    field: str
+    level: str
+    weight: float
+    left: str | None
+    right: str | None
+
+
+@dataclass(slots=True)
+class PairScore:
+    score: float
+    decision: Decision
+    rule: str | None = None  # an exact-identifier rule that decided, if any
+    fields: list[FieldAgreement] = field(default_factory=list)
+
+    @property
+    def probability(self) -> float:
+        """Match probability assuming a prior of 1 : 1000 among candidate pairs."""
+        return 1.0 / (1.0 + 2.0 ** (-(self.score - math.log2(1000))))
+
+    @property
+    def agreeing(self) -> list[str]:
+        return [f.field for f in self.fields if f.weight > 0]
+
+    @property
+    def disagreeing(self) -> list[str]:
+        return [f.field for f in self.fields if f.weight < 0]
+
+
+def _sim(a: str, b: str) -> float:
+    """String similarity in 0..1 robust to typos and to word order."""
+    if a == b:
+        return 1.0
+    return max(JaroWinkler.normalized_similarity(a, b), fuzz.token_sort_ratio(a, b) / 100.0)
+
+
+class _Scorer:
+    """Accumulates field weights; records the explanation only when asked."""
+
+    __slots__ = ("explain", "fields", "total")
+
+    def __init__(self, explain: bool) -> None:
+        self.total = 0.0
+        self.explain = explain
+        self.fields: list[FieldAgreement] = []
+
+    def add(self, name: str, level: str, weight: float, left: object, right: object) -> None:
+        self.total += weight
+        if self.explain:
+            self.fields.append(
+                FieldAgreement(
+                    name,
+                    level,
+                    weight,
+                    None if left is None else str(left),
+                    None if right is None else str(right),
+                )
+            )
+
+
+def _text_levels(
+    s: _Scorer,
+    name: str,
+    a: str | None,
+    b: str | None,
+    levels: tuple[tuple[float, float], ...],
+    disagree: float,
+) -> None:
+    if not a or not b:
+        return
+    sim = _sim(a, b)
+    for bound, weight in levels:
+        if sim >= bound:
+            s.add(name, "exact" if bound >= 1.0 else f"similar≥{bound:.2f}", weight, a, b)
+            return
+    s.add(name, "different", disagree, a, b)
+
+
+def _exact(
+    s: _Scorer, name: str, a: str | None, b: str | None, agree: float, disagree: float
+) -> None:
+    if a and b:
+        if a == b:
+            s.add(name, "exact", agree, a, b)
+        else:
+            s.add(name, "different", disagree, a, b)
+
+
+def _near_digits(
+    s: _Scorer, name: str, a: str | None, b: str | None, weights: tuple[float, float, float]
+) -> None:
+    """Exact / one typo (edit or transposition) / different, for digit strings."""
+    if not a or not b:
+        return
+    if a == b:
+        s.add(name, "exact", weights[0], a, b)
+    elif DamerauLevenshtein.distance(a, b) <= 1:
+        s.add(name, "one typo", weights[1], a, b)
+    else:
+        s.add(name, "different", weights[2], a, b)
+
+
+def _address(s: _Scorer, a: Prepared, b: Prepared) -> None:
+    _near_digits(s, "zip", a.zip, b.zip, (2.5, 0.5, -2.0))
+    _text_levels(s, "city", a.city, b.city, ((1.0, 1.5), (0.9, 1.0)), -1.5)
+    if a.street and b.street:
+        sim = _sim(a.street, b.street)
+        same_house = bool(a.house and b.house and a.house == b.house)
+        if sim >= 0.9 and same_house:
+            s.add("street", "same street and number", 4.5, _street(a), _street(b))
+        elif sim >= 0.9:
+            s.add(
+                "street", "same street", 1.0 if a.house and b.house else 2.0, _street(a), _street(b)
+            )
+        elif sim >= 0.8:
+            s.add("street", "similar street", 0.5, _street(a), _street(b))
+        else:
+            s.add("street", "different", -1.5, _street(a), _street(b))
+    elif a.house and b.house:
+        _exact(s, "house_number", a.house, b.house, 1.0, -1.0)
+
+
+def _street(p: Prepared) -> str:
+    return " ".join(x for x in (p.street, p.house) if x)
+
+
+def _different_establishment(a: Prepared, b: Prepared) -> bool:
+    """Branch words say these are two establishments (seat vs. pobočka, or two pobočky)."""
+    if a.is_branch != b.is_branch:
+        return True
+    if a.is_branch and b.is_branch:
+        return _sim(a.name or "", b.name or "") < 0.94 and (a.city != b.city or a.zip != b.zip)
+    return False
+
+
+def _moved_or_branch(a: Prepared, b: Prepared) -> bool:
+    """One IČO at two clearly different places: a move or an unnamed branch; a person decides."""
+    return bool(
+        a.city and b.city and a.city != b.city and a.zip and b.zip and a.zip[:2] != b.zip[:2]
+    )
+
+
+def score_account(
+    a: Prepared, b: Prepared, settings: MatchSettings = DEFAULT_SETTINGS, *, explain: bool = False
+) -> PairScore:
+    s = _Scorer(explain)
+    rule: str | None = None
+    if a.ico and b.ico:
+        if a.ico == b.ico:
+            if _different_establishment(a, b):
+                # one company, two establishments (seat and provozovna): never one record
+                s.add("ico", "same, but a different establishment", -20.0, a.ico, b.ico)
+                rule = "same IČO, different establishment"
+            elif _moved_or_branch(a, b):
+                s.add("ico", "same, but a different address", 5.0, a.ico, b.ico)
+                rule = "same IČO, different address"
+            else:
+                s.add("ico", "exact (valid IČO)", 20.0, a.ico, b.ico)
+                rule = "same valid IČO"
+        else:
+            s.add("ico", "different valid IČO", -20.0, a.ico, b.ico)
+            rule = "different valid IČO"
+    elif (a.ico or a.ico_raw) and (b.ico or b.ico_raw):
+        left, right = a.ico or a.ico_raw, b.ico or b.ico_raw
+        _near_digits(s, "ico", left, right, (3.0, 3.0, -1.0))
+    if rule is not None and not explain and rule != "same IČO, different address":
+        # the identifier decided; the rest can only explain, never change the decision
+        return PairScore(s.total, settings.decide(s.total), rule)
+
+    if a.name and b.name:
+        # no Jaro-Winkler here: its prefix bonus calls "Stavby Novák" ≈ "Stavby Nováček"
+        sim = 1.0 if a.name == b.name else fuzz.token_sort_ratio(a.name, b.name) / 100.0
+        if sim >= 1.0:
+            s.add("name", "exact", 8.0, a.name, b.name)
+        elif sim >= 0.94:
+            s.add("name", "similar≥0.94", 6.0, a.name, b.name)
+        elif sim >= 0.88:
+            s.add("name", "similar≥0.88", 3.5, a.name, b.name)
+        elif sim >= 0.75:
+            s.add("name", "similar≥0.75", 0.0, a.name, b.name)
+        else:
+            s.add("name", "different", -6.0, a.name, b.name)
+        if a.legal_form and b.legal_form and a.legal_form != b.legal_form:
+            s.add("legal_form", "different", -2.0, a.legal_form, b.legal_form)
+    company_level = rule is None or rule == "same valid IČO"
+    if company_level:
+        _exact(s, "dic", a.dic, b.dic, 10.0, -6.0)
+    if a.email and b.email:
+        if a.email == b.email:
+            s.add("email", "exact", 7.0, a.email, b.email)
+        else:
+            s.add("email", "different", -0.5, a.email, b.email)
+    if company_level:
+        _exact(s, "domain", a.domain, b.domain, 5.0, -2.0)
+    _exact(s, "phone", a.phone, b.phone, 6.0, -0.5)
+    _exact(s, "iban", a.iban, b.iban, 8.0, -1.0)
+    _address(s, a, b)
+    return PairScore(s.total, settings.decide(s.total), rule, s.fields)
+
+
+def _name_levels(s: _Scorer, name: str, a: str, b: str, weights: tuple[float, ...]) -> None:
+    sim = 1.0 if a == b else JaroWinkler.normalized_similarity(a, b)
+    if sim >= 1.0:
+        s.add(name, "exact", weights[0], a, b)
+    elif sim >= 0.92:
+        s.add(name, "similar≥0.92", weights[1], a, b)
+    elif sim >= 0.84:
+        s.add(name, "similar≥0.84", weights[2], a, b)
+    else:
+        s.add(name, "different", weights[3], a, b)
+
+
+def _birth(s: _Scorer, a: str, b: str) -> None:
+    if a == b:
+        s.add("birth_date", "exact", 7.0, a, b)
+        return
+    if len(a) == 8 and len(b) == 8 and a[:4] == b[:4] and a[4:6] == b[6:8] and a[6:8] == b[4:6]:
+        s.add("birth_date", "day and month swapped", 4.0, a, b)
+        return
+    distance = DamerauLevenshtein.distance(a, b)
+    if distance <= 1:
+        s.add("birth_date", "one typo", 3.5, a, b)
+    elif distance == 2:
+        s.add("birth_date", "two typos", 0.0, a, b)
+    else:
+        s.add("birth_date", "different", -5.0, a, b)
+
+
+def _birth_conflict(a: str, b: str) -> bool:
+    """Birth dates further apart than a typo or a day/month swap: two different people."""
+    if len(a) == 8 and len(b) == 8 and a[:4] == b[:4] and a[4:6] == b[6:8] and a[6:8] == b[4:6]:
+        return False
+    return DamerauLevenshtein.distance(a, b) > 2
+
+
+def score_contact(
+    a: Prepared, b: Prepared, settings: MatchSettings = DEFAULT_SETTINGS, *, explain: bool = False
+) -> PairScore:
+    s = _Scorer(explain)
+    af, al, bf, bl = a.first, a.last, b.first, b.last
+    if af and al and bf and bl and af == bl and al == bf and af != al:
+        s.add("first_name", "swapped with last name", 4.0, af, bf)
+        s.add("last_name", "swapped with first name", 5.0, al, bl)
+    else:
+        if af and bf:
+            _name_levels(s, "first_name", af, bf, (4.5, 3.0, 1.0, -3.0))
+        if al and bl:
+            _name_levels(s, "last_name", al, bl, (5.5, 4.0, 1.5, -4.0))
+    if a.birth and b.birth:
+        _birth(s, a.birth, b.birth)
+    _near_digits(s, "national_id", a.national_id, b.national_id, (8.0, 4.0, -3.0))
+    if a.email and b.email:
+        s.add(
+            *(("email", "exact", 9.0) if a.email == b.email else ("email", "different", -1.0)),
+            a.email,
+            b.email,
+        )
+    _exact(s, "phone", a.phone, b.phone, 8.0, -1.0)
+    _address(s, a, b)
+    if a.street2 and b.street2:
+        _text_levels(s, "street2", a.street2, b.street2, ((0.9, 1.5),), -0.5)
+    _exact(s, "region", a.region, b.region, 0.5, -1.0)
+    if a.ico and b.ico:
+        _exact(s, "ico", a.ico, b.ico, 2.0, -2.0)
+    elif a.company and b.company:
+        _text_levels(s, "company", a.company, b.company, ((0.9, 1.5),), -1.0)
+    return PairScore(s.total, settings.decide(s.total), None, s.fields)
+
+
+def score_pair(
+    entity: str,
+    a: Prepared,
+    b: Prepared,
+    settings: MatchSettings = DEFAULT_SETTINGS,
+    *,
+    explain: bool = False,
+) -> PairScore:
+    """Score two prepared records of one entity; ``explain`` lists every field's agreement."""
+    if entity == "account":
+        return score_account(a, b, settings, explain=explain)
+    return score_contact(a, b, settings, explain=explain)
+
+
+def hard_conflict(
+    entity: str,
+    a: Prepared,
+    b: Prepared,
+    score: float,
+    settings: MatchSettings = DEFAULT_SETTINGS,
+) -> bool:
+    """True when two records must never share a cluster, even through others.
+
+    A different valid IČO / DIČ always; a clearly different birth date unless the rest of
+    the evidence is strong enough to merge the pair anyway (data entry does mangle dates).
+    """
+    if a.ico and b.ico and a.ico != b.ico:
+        return True
+    if (
+        entity == "contact"
+        and a.birth
+        and b.birth
+        and score < settings.merge_threshold
+        and _birth_conflict(a.birth, b.birth)
+    ):
+        return True
+    if entity == "account" and a.dic and b.dic and a.dic != b.dic:
+        return True
+    return entity == "account" and bool(
+        a.ico and b.ico and a.ico == b.ico and _different_establishment(a, b)
+    )
+
+
+def prepare_all(
+    entity: str, records: Iterable[tuple[str, Mapping[str, str | None]]]
+) -> list[Prepared]:
+    return [prepare(entity, record_id, values) for record_id, values in records]
