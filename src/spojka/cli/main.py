@@ -62,13 +62,22 @@ def demo(
 from spojka.quality import cli as quality_cli  # noqa: E402
 
 app.add_typer(quality_cli.app, name="quality")
+from spojka.sync import cli as sync_cli  # noqa: E402
+
+app.add_typer(sync_cli.app, name="sync")
+app.add_typer(sync_cli.dlq_app, name="dlq")
+app.add_typer(sync_cli.conflicts_app, name="conflicts")
+app.add_typer(sync_cli.mapping_app, name="mapping")
+app.add_typer(sync_cli.reconcile_app, name="reconcile")
 # --- end sub-apps ---
 
 
 def run() -> None:
     """Entry point: one clear line and a non-zero exit on error, traceback only with --debug."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SpojkaError as exc:
         if _state["debug"] or "--debug" in sys.argv:
             raise

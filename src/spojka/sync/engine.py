@@ -1,0 +1,1126 @@
+"""The sync engine: change capture, canonical store, ownership, outbox deliveries, DLQ.
+
+Plain functions over a database engine, driven by a loop. Crash safety comes from the
+database alone: each page's effects (records, versions, links, conflicts, deliveries, DLQ)
+and the stream's checkpoint commit in one transaction; every write to a target carries an
+idempotency key derived from the source event and the step, so a redelivery after a crash
+is answered by the target instead of creating a second record.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection as DbConnection
+from sqlalchemy.engine import Engine
+
+from spojka.connectors import registry
+from spojka.connectors.base import Connector, Stream, WebhookEvent
+from spojka.core import tracing
+from spojka.core.db import utcnow
+from spojka.core.errors import ConfigError, NotFoundError, SpojkaError, TransientError
+from spojka.core.logging import get_logger
+from spojka.sync import metrics, rules
+from spojka.sync.mapping import RecordError, StreamMapping, SyncMapping, parse_mapping
+from spojka.sync.store import (
+    BUCKET,
+    CONFLICT,
+    CONNECTION,
+    CURSOR,
+    DELIVERY,
+    DLQ,
+    LINK,
+    OWNERSHIP,
+    RECORD,
+    VERSION,
+    chunks,
+    insert_ignore,
+    lock_row_clause,
+)
+
+log = get_logger("spojka.sync")
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """Per-connection knobs (``sync_connection.settings``)."""
+
+    overlap_s: float = 300.0
+    max_attempts: int = 5
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 300.0
+    max_retry_after_s: float = 3600.0
+    rate_per_s: float | None = None
+    burst: float = 10.0
+    delivery_batch: int = 200
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> SyncSettings:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(values or {}) - known
+        if unknown:
+            raise ConfigError(f"unknown sync setting(s): {', '.join(sorted(unknown))}")
+        return cls(**dict(values or {}))
+
+
+@dataclass
+class ConnectionRuntime:
+    name: str
+    kind: str
+    connector: Connector
+    mapping: SyncMapping | None
+    settings: SyncSettings
+
+    @property
+    def mapping_label(self) -> str | None:
+        return self.mapping.label if self.mapping else None
+
+
+@dataclass
+class IngestStats:
+    applied: int = 0
+    created: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    echoes: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    dead_lettered: int = 0
+    deliveries: int = 0
+
+    def add(self, other: IngestStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class StreamReport:
+    connection: str
+    stream: str
+    pages: int = 0
+    records: int = 0
+    seconds: float = 0.0
+    cursor: str | None = None
+    stats: IngestStats = field(default_factory=IngestStats)
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class DeliveryReport:
+    connection: str
+    delivered: int = 0
+    skipped: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+
+
+def _now_ts() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+
+
+class SyncEngine:
+    """Runs syncs for the connections stored in one database."""
+
+    def __init__(self, db: Engine, *, rand: random.Random | None = None) -> None:
+        self.db = db
+        self.rand = rand or random.Random()
+        self._runtimes: dict[str, ConnectionRuntime] = {}
+        self._policy: rules.OwnershipPolicy | None = None
+        self._subscribers: dict[str, list[tuple[str, StreamMapping]]] | None = None
+
+    # -- configuration ---------------------------------------------------------------
+    def reload(self) -> None:
+        """Forget cached connections, mappings and ownership (after a config change)."""
+        for runtime in self._runtimes.values():
+            runtime.connector.close()
+        self._runtimes.clear()
+        self._policy = None
+        self._subscribers = None
+
+    def close(self) -> None:
+        self.reload()
+
+    def runtime(self, name: str) -> ConnectionRuntime:
+        if name in self._runtimes:
+            return self._runtimes[name]
+        with self.db.connect() as conn:
+            row = conn.execute(sa.select(CONNECTION).where(CONNECTION.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no connection {name!r} (create it with `spojka sync connect`)")
+        mapping = (
+            parse_mapping(row.mapping_yaml, file=f"{name}.mapping") if row.mapping_yaml else None
+        )
+        runtime = ConnectionRuntime(
+            name=name,
+            kind=row.kind,
+            connector=registry.create(row.kind, row.config),
+            mapping=mapping,
+            settings=SyncSettings.from_dict(row.settings),
+        )
+        self._runtimes[name] = runtime
+        return runtime
+
+    def policy(self) -> rules.OwnershipPolicy:
+        if self._policy is None:
+            with self.db.connect() as conn:
+                rows = conn.execute(sa.select(OWNERSHIP)).all()
+            self._policy = rules.OwnershipPolicy(
+                owners={(r.entity, r.field): r.owner for r in rows},
+                on_violation={(r.entity, r.field): r.on_violation for r in rows},
+            )
+        return self._policy
+
+    def subscribers(self, entity: str) -> list[tuple[str, StreamMapping]]:
+        """(connection, stream mapping) pairs that receive changes of an entity."""
+        if self._subscribers is None:
+            table: dict[str, list[tuple[str, StreamMapping]]] = {}
+            with self.db.connect() as conn:
+                rows = conn.execute(sa.select(CONNECTION.c.name, CONNECTION.c.mapping_yaml)).all()
+            for row in rows:
+                if not row.mapping_yaml:
+                    continue
+                mapping = parse_mapping(row.mapping_yaml, file=f"{row.name}.mapping")
+                for sm in mapping.streams.values():
+                    if sm.direction in ("out", "both"):
+                        table.setdefault(sm.entity, []).append((row.name, sm))
+            self._subscribers = table
+        return self._subscribers.get(entity, [])
+
+    def subscribers_all(self) -> list[str]:
+        """Every connection that receives changes of some entity."""
+        self.subscribers("")
+        assert self._subscribers is not None
+        return sorted({c for pairs in self._subscribers.values() for c, _ in pairs})
+
+    # -- polling ---------------------------------------------------------------------
+    def poll(
+        self,
+        name: str,
+        *,
+        streams: Sequence[str] | None = None,
+        max_pages: int | None = None,
+        deliver_each_page: bool = False,
+    ) -> list[StreamReport]:
+        """Read every inbound stream of a connection from its checkpoint to the end."""
+        runtime = self.runtime(name)
+        if runtime.mapping is None:
+            raise ConfigError(f"connection {name!r} has no mapping")
+        reports = []
+        for sm in runtime.mapping.streams.values():
+            if sm.direction == "out" or (streams and sm.stream not in streams):
+                continue
+            stream = runtime.connector.stream(sm.stream)
+            reports.append(self._poll_stream(runtime, sm, stream, max_pages, deliver_each_page))
+        return reports
+
+    def _poll_stream(
+        self,
+        runtime: ConnectionRuntime,
+        sm: StreamMapping,
+        stream: Stream,
+        max_pages: int | None,
+        deliver_each_page: bool,
+    ) -> StreamReport:
+        report = StreamReport(connection=runtime.name, stream=stream.name)
+        started = time.perf_counter()
+        while max_pages is None or report.pages < max_pages:
+            state = self._cursor_state(runtime.name, stream.name)
+            if state["page_token"] is None and state["run_since"] is None:
+                since = rules.cursor_since(
+                    state["cursor_value"],
+                    cursor_type=stream.cursor_type,
+                    overlap_s=runtime.settings.overlap_s,
+                )
+            else:
+                since = state["run_since"]
+            page = runtime.connector.read_page(stream, since=since, page_token=state["page_token"])
+            with self.db.begin() as conn:
+                stats, page_max = self.ingest(
+                    conn, runtime, sm, stream, page.records, origin="poll"
+                )
+                done = self._checkpoint(
+                    conn,
+                    runtime.name,
+                    stream,
+                    state,
+                    since,
+                    page_max,
+                    page.next_token,
+                    len(page.records),
+                    stats,
+                )
+            report.pages += 1
+            report.records += len(page.records)
+            report.stats.add(stats)
+            if deliver_each_page and stats.deliveries:
+                for target in {c for c, _ in self.subscribers(sm.entity)} - {runtime.name}:
+                    self.deliver(target, until_idle=False)
+            if done:
+                break
+        report.seconds = time.perf_counter() - started
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(CURSOR.c.cursor_value).where(
+                    CURSOR.c.connection == runtime.name, CURSOR.c.stream == stream.name
+                )
+            ).first()
+            report.cursor = row.cursor_value if row else None
+            conn.execute(
+                CURSOR.update()
+                .where(CURSOR.c.connection == runtime.name, CURSOR.c.stream == stream.name)
+                .values(
+                    last_run_at=utcnow(),
+                    last_run_records=report.records,
+                    last_run_seconds=report.seconds,
+                )
+            )
+        metrics.RATE.labels(runtime.name, stream.name).set(report.records_per_s)
+        return report
+
+    def _cursor_state(self, connection: str, stream: str) -> dict[str, Any]:
+        with self.db.begin() as conn:
+            row = conn.execute(
+                sa.select(CURSOR).where(
+                    CURSOR.c.connection == connection, CURSOR.c.stream == stream
+                )
+            ).first()
+            if row is None:
+                conn.execute(
+                    insert_ignore(conn, CURSOR).values(
+                        connection=connection, stream=stream, records_total=0
+                    )
+                )
+                return {
+                    "cursor_value": None,
+                    "run_since": None,
+                    "run_max": None,
+                    "page_token": None,
+                }
+            return dict(row._mapping)
+
+    def _checkpoint(
+        self,
+        conn: DbConnection,
+        connection: str,
+        stream: Stream,
+        state: Mapping[str, Any],
+        since: str | None,
+        page_max: str | None,
+        next_token: str | None,
+        count: int,
+        stats: IngestStats,
+    ) -> bool:
+        """Store the page's checkpoint; refuses if another worker moved the stream meanwhile."""
+        run_max = rules.max_version(state.get("run_max"), page_max)
+        values: dict[str, Any] = {"records_total": CURSOR.c.records_total + count}
+        if stats.applied or stats.created:
+            values["last_change_at"] = utcnow()
+        if next_token is None:
+            values.update(
+                cursor_value=rules.max_version(state.get("cursor_value"), run_max),
+                run_since=None,
+                run_max=None,
+                page_token=None,
+            )
+        else:
+            values.update(
+                run_since=since if since is not None else "", run_max=run_max, page_token=next_token
+            )
+        token = state.get("page_token")
+        result = conn.execute(
+            CURSOR.update()
+            .where(
+                CURSOR.c.connection == connection,
+                CURSOR.c.stream == stream.name,
+                CURSOR.c.page_token.is_(None) if token is None else CURSOR.c.page_token == token,
+            )
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise TransientError(
+                f"stream {connection}/{stream.name} was advanced by another worker; retry"
+            )
+        return next_token is None
+
+    # -- the heart: one batch of source records into the canonical store ------------------
+    def ingest(
+        self,
+        conn: DbConnection,
+        runtime: ConnectionRuntime,
+        sm: StreamMapping,
+        stream: Stream,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        origin: str,
+        deleted_ids: Iterable[str] = (),
+    ) -> tuple[IngestStats, str | None]:
+        """Apply a batch inside the caller's transaction; return stats and the newest cursor."""
+        stats = IngestStats()
+        now = utcnow()
+        system, entity = runtime.name, sm.entity
+        label = runtime.mapping_label
+        trace_id = tracing.current_trace_id()
+        pk, vkey, ckey = stream.primary_key, stream.version_key, stream.cursor_field
+        dead: list[dict[str, Any]] = []
+
+        def dead_letter(raw: Any, error: str, ext: str | None, error_class: str) -> None:
+            dead.append(
+                dict(
+                    connection=system,
+                    stream=stream.name,
+                    entity=entity,
+                    direction="inbound",
+                    external_id=ext,
+                    payload=_dumps(raw),
+                    error=error,
+                    error_class=error_class,
+                    mapping_version=label,
+                    attempts=1,
+                    trace_id=trace_id,
+                    status="open",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+        batch: dict[str, tuple[Mapping[str, Any], str | None]] = {}
+        page_max: str | None = None
+        for raw in records:
+            if "_error" in raw:
+                dead_letter(raw, str(raw["_error"]), None, "ParseError")
+                continue
+            ext_raw = raw.get(pk)
+            if ext_raw in (None, ""):
+                dead_letter(raw, f"record has no primary key {pk!r}", None, "RecordError")
+                continue
+            ext = str(ext_raw)
+            version = raw.get(vkey) if vkey else None
+            version = None if version is None else str(version)
+            if ckey:
+                cursor_value = raw.get(ckey)
+                if cursor_value is not None:
+                    page_max = rules.max_version(page_max, str(cursor_value))
+            previous = batch.get(ext)
+            if previous is None or rules.is_newer(version, previous[1]):
+                batch[ext] = (raw, version)
+            else:
+                stats.stale += 1
+
+        links = self._links(conn, system, entity, list(batch))
+        new_records: list[dict[str, Any]] = []
+        new_versions: list[dict[str, Any]] = []
+        new_links: list[dict[str, Any]] = []
+        link_updates: list[dict[str, Any]] = []
+        changed: list[tuple[str, str | None, str, dict[str, Any], str, Any]] = []
+        fanout: list[tuple[str, int, str]] = []
+
+        for ext, (raw, version) in batch.items():
+            link = links.get(ext)
+            src_hash = rules.content_hash(raw)
+            if link is not None:
+                if (
+                    version is not None
+                    and link.source_version is not None
+                    and not rules.is_newer(version, link.source_version)
+                ):
+                    stats.stale += 1
+                    continue
+                if src_hash == link.source_hash:
+                    stats.unchanged += 1
+                    continue
+                if version is not None and version == link.written_version:
+                    # our own write coming back: remember it, start no new round
+                    stats.echoes += 1
+                    link_updates.append(
+                        dict(
+                            b_id=link.id,
+                            b_sv=version,
+                            b_sh=src_hash,
+                            b_syn=link.synced_version,
+                            b_at=now,
+                        )
+                    )
+                    continue
+            try:
+                data = sm.to_canonical(raw)
+            except RecordError as exc:
+                dead_letter(raw, exc.message, ext, "RecordError")
+                metrics.ERRORS.labels(system, stream.name, "record").inc()
+                continue
+            data_text = _dumps(data)
+            data_hash = rules.content_hash(data)
+            if link is None:
+                cid = uuid.uuid4().hex
+                new_records.append(
+                    dict(
+                        canonical_id=cid,
+                        entity=entity,
+                        version=1,
+                        data=data_text,
+                        data_hash=data_hash,
+                        mapping_version=label,
+                        source_system=system,
+                        deleted=False,
+                        updated_at=now,
+                    )
+                )
+                new_versions.append(
+                    dict(
+                        canonical_id=cid,
+                        version=1,
+                        data=data_text,
+                        source_system=system,
+                        mapping_version=label,
+                        changed_at=now,
+                    )
+                )
+                new_links.append(
+                    dict(
+                        system=system,
+                        entity=entity,
+                        external_id=ext,
+                        canonical_id=cid,
+                        source_version=version,
+                        source_hash=src_hash,
+                        synced_version=1,
+                        updated_at=now,
+                    )
+                )
+                fanout.append((cid, 1, f"{system}:{stream.name}:{ext}:{version or src_hash}"))
+                stats.created += 1
+                continue
+            changed.append((ext, version, src_hash, data, data_hash, link))
+
+        if changed:
+            self._apply_changes(
+                conn, runtime, sm, stream, changed, now, stats, new_versions, link_updates, fanout
+            )
+
+        if new_records:
+            conn.execute(RECORD.insert(), new_records)
+        if new_versions:
+            conn.execute(VERSION.insert(), new_versions)
+        if new_links:
+            conn.execute(LINK.insert(), new_links)
+        if link_updates:
+            conn.execute(
+                LINK.update()
+                .where(LINK.c.id == sa.bindparam("b_id"))
+                .values(
+                    source_version=sa.bindparam("b_sv"),
+                    source_hash=sa.bindparam("b_sh"),
+                    synced_version=sa.bindparam("b_syn"),
+                    updated_at=sa.bindparam("b_at"),
+                ),
+                link_updates,
+            )
+        for ext in deleted_ids:
+            self._mark_deleted(conn, system, entity, ext, now, label)
+        if dead:
+            conn.execute(DLQ.insert(), dead)
+            stats.dead_lettered += len(dead)
+        if fanout:
+            stats.deliveries += self._enqueue(conn, entity, fanout, exclude=system, now=now)
+        stats.applied += len(new_records)
+        metrics.RECORDS.labels(system, stream.name, "created").inc(stats.created)
+        metrics.RECORDS.labels(system, stream.name, "unchanged").inc(stats.unchanged)
+        return stats, page_max
+
+    def _links(
+        self, conn: DbConnection, system: str, entity: str, external_ids: list[str]
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for part in chunks(external_ids):
+            rows = conn.execute(
+                sa.select(
+                    LINK.c.id,
+                    LINK.c.external_id,
+                    LINK.c.canonical_id,
+                    LINK.c.source_version,
+                    LINK.c.source_hash,
+                    LINK.c.written_version,
+                    LINK.c.synced_version,
+                ).where(
+                    LINK.c.system == system,
+                    LINK.c.entity == entity,
+                    LINK.c.external_id.in_(part),
+                )
+            )
+            for row in rows:
+                found[row.external_id] = row
+        return found
+
+    def _apply_changes(
+        self,
+        conn: DbConnection,
+        runtime: ConnectionRuntime,
+        sm: StreamMapping,
+        stream: Stream,
+        changed: list[tuple[str, str | None, str, dict[str, Any], str, Any]],
+        now: datetime,
+        stats: IngestStats,
+        new_versions: list[dict[str, Any]],
+        link_updates: list[dict[str, Any]],
+        fanout: list[tuple[str, int, str]],
+    ) -> None:
+        """Changes to known records: three-way merge under ownership, conflicts, versions."""
+        system, entity = runtime.name, sm.entity
+        cids = [c[5].canonical_id for c in changed]
+        current: dict[str, Any] = {}
+        open_conflicts: dict[str, dict[str, Any]] = {}
+        for part in chunks(cids):
+            for row in conn.execute(sa.select(RECORD).where(RECORD.c.canonical_id.in_(part))):
+                current[row.canonical_id] = row
+            for row in conn.execute(
+                sa.select(
+                    CONFLICT.c.id,
+                    CONFLICT.c.canonical_id,
+                    CONFLICT.c.field,
+                    CONFLICT.c.incoming_system,
+                ).where(CONFLICT.c.canonical_id.in_(part), CONFLICT.c.status == "open")
+            ):
+                open_conflicts.setdefault(row.canonical_id, {})[row.field] = row
+        policy = self.policy()
+        for ext, version, src_hash, data, data_hash, link in changed:
+            cur = current.get(link.canonical_id)
+            if cur is None:  # link without record: treat as new content for that id
+                continue
+            if data_hash == cur.data_hash:
+                stats.echoes += 1
+                link_updates.append(
+                    dict(b_id=link.id, b_sv=version, b_sh=src_hash, b_syn=cur.version, b_at=now)
+                )
+                continue
+            ours = json.loads(cur.data)
+            base = None
+            if link.synced_version is not None and link.synced_version < cur.version:
+                base_row = conn.execute(
+                    sa.select(VERSION.c.data).where(
+                        VERSION.c.canonical_id == link.canonical_id,
+                        VERSION.c.version == link.synced_version,
+                    )
+                ).first()
+                base = json.loads(base_row.data) if base_row else None
+            conflicts_here = open_conflicts.get(link.canonical_id, {})
+            result = rules.merge_change(
+                entity=entity,
+                system=system,
+                base=base,
+                current=ours,
+                incoming=data,
+                policy=policy,
+                open_conflict_fields=frozenset(conflicts_here),
+            )
+            for issue in result.issues:
+                existing = conflicts_here.get(issue.field)
+                if existing is not None and existing.incoming_system == system:
+                    conn.execute(
+                        CONFLICT.update()
+                        .where(CONFLICT.c.id == existing.id)
+                        .values(
+                            incoming_value=_dumps(issue.incoming),
+                            incoming_version=version,
+                            incoming_at=now,
+                        )
+                    )
+                    continue
+                status = "open" if issue.action == "conflict" else "rejected"
+                conn.execute(
+                    CONFLICT.insert().values(
+                        entity=entity,
+                        canonical_id=link.canonical_id,
+                        field=issue.field,
+                        kind=issue.kind,
+                        status=status,
+                        current_value=_dumps(issue.current),
+                        current_source=cur.source_system,
+                        current_at=cur.updated_at,
+                        incoming_value=_dumps(issue.incoming),
+                        incoming_system=system,
+                        incoming_version=version,
+                        incoming_at=now,
+                        created_at=now,
+                    )
+                )
+                if status == "open":
+                    stats.conflicts += 1
+                else:
+                    stats.rejected += 1
+                log.info(
+                    "sync.conflict",
+                    entity=entity,
+                    canonical_id=link.canonical_id,
+                    field=issue.field,
+                    kind=issue.kind,
+                    action=issue.action,
+                    system=system,
+                )
+            synced = link.synced_version
+            if result.changed:
+                new_version = cur.version + 1
+                text = _dumps(result.data)
+                conn.execute(
+                    RECORD.update()
+                    .where(RECORD.c.canonical_id == link.canonical_id)
+                    .values(
+                        version=new_version,
+                        data=text,
+                        data_hash=rules.content_hash(result.data),
+                        mapping_version=runtime.mapping_label,
+                        source_system=system,
+                        updated_at=now,
+                    )
+                )
+                new_versions.append(
+                    dict(
+                        canonical_id=link.canonical_id,
+                        version=new_version,
+                        data=text,
+                        source_system=system,
+                        mapping_version=runtime.mapping_label,
+                        changed_at=now,
+                    )
+                )
+                fanout.append(
+                    (
+                        link.canonical_id,
+                        new_version,
+                        f"{system}:{stream.name}:{ext}:{version or src_hash}",
+                    )
+                )
+                stats.applied += 1
+                if not result.issues:
+                    synced = new_version
+            elif not result.issues:
+                synced = cur.version
+            link_updates.append(
+                dict(b_id=link.id, b_sv=version, b_sh=src_hash, b_syn=synced, b_at=now)
+            )
+
+    def _mark_deleted(
+        self,
+        conn: DbConnection,
+        system: str,
+        entity: str,
+        ext: str,
+        now: datetime,
+        label: str | None,
+    ) -> None:
+        row = conn.execute(
+            sa.select(RECORD.c.canonical_id, RECORD.c.version, RECORD.c.data)
+            .join(LINK, LINK.c.canonical_id == RECORD.c.canonical_id)
+            .where(
+                LINK.c.system == system,
+                LINK.c.entity == entity,
+                LINK.c.external_id == ext,
+                RECORD.c.deleted.is_(False),
+            )
+        ).first()
+        if row is None:
+            return
+        conn.execute(
+            RECORD.update()
+            .where(RECORD.c.canonical_id == row.canonical_id)
+            .values(deleted=True, version=row.version + 1, updated_at=now, source_system=system)
+        )
+        conn.execute(
+            VERSION.insert().values(
+                canonical_id=row.canonical_id,
+                version=row.version + 1,
+                data=row.data,
+                source_system=f"{system}:deleted",
+                mapping_version=label,
+                changed_at=now,
+            )
+        )
+
+    def _enqueue(
+        self,
+        conn: DbConnection,
+        entity: str,
+        fanout: list[tuple[str, int, str]],
+        *,
+        exclude: str | None,
+        now: datetime,
+    ) -> int:
+        """Outbox rows for every subscriber; the idempotency key makes re-enqueueing a no-op."""
+        targets = [(c, sm) for c, sm in self.subscribers(entity) if c != exclude]
+        if not targets:
+            return 0
+        trace_id = tracing.current_trace_id()
+        stamp = time.time()
+        rows = [
+            dict(
+                connection=target,
+                stream=sm.stream,
+                entity=entity,
+                canonical_id=cid,
+                canonical_version=version,
+                source_event=event[:400],
+                idempotency_key=rules.idempotency_key(event, f"deliver:{target}:{sm.stream}"),
+                status="pending",
+                attempts=0,
+                next_attempt_at=stamp,
+                trace_id=trace_id,
+                created_at=now,
+                updated_at=now,
+            )
+            for cid, version, event in fanout
+            for target, sm in targets
+        ]
+        conn.execute(insert_ignore(conn, DELIVERY), rows)
+        return len(rows)
+
+    # -- webhooks: stored events → the same ingest path ------------------------------------
+    def ingest_events(
+        self, conn: DbConnection, runtime: ConnectionRuntime, events: Sequence[WebhookEvent]
+    ) -> IngestStats:
+        """Apply verified webhook events (already stored) inside the caller's transaction."""
+        if runtime.mapping is None:
+            raise ConfigError(f"connection {runtime.name!r} has no mapping")
+        total = IngestStats()
+        by_stream: dict[str, list[WebhookEvent]] = {}
+        for event in events:
+            by_stream.setdefault(event.stream, []).append(event)
+        for stream_name, items in by_stream.items():
+            sm = runtime.mapping.for_stream(stream_name)
+            if sm is None:
+                raise ConfigError(f"{runtime.name}: no mapping for stream {stream_name!r}")
+            stream = runtime.connector.stream(stream_name)
+            records = []
+            for event in items:
+                if event.deleted or event.record is None:
+                    continue
+                record = dict(event.record)
+                record.setdefault(stream.primary_key, event.external_id)
+                if stream.version_key and event.version is not None:
+                    record.setdefault(stream.version_key, event.version)
+                records.append(record)
+            deleted = [e.external_id for e in items if e.deleted]
+            stats, _ = self.ingest(
+                conn, runtime, sm, stream, records, origin="webhook", deleted_ids=deleted
+            )
+            total.add(stats)
+        return total
+
+    # -- deliveries to targets -----------------------------------------------------------
+    def deliver(
+        self, name: str, *, until_idle: bool = True, max_rounds: int | None = None
+    ) -> DeliveryReport:
+        """Write pending outbox rows of one target connection; retry, dead-letter, go on."""
+        runtime = self.runtime(name)
+        report = DeliveryReport(connection=name)
+        rounds = 0
+        while max_rounds is None or rounds < max_rounds:
+            rounds += 1
+            now = time.time()
+            with self.db.connect() as conn:
+                due = conn.execute(
+                    sa.select(DELIVERY)
+                    .where(
+                        DELIVERY.c.connection == name,
+                        DELIVERY.c.status == "pending",
+                        DELIVERY.c.next_attempt_at <= now,
+                    )
+                    .order_by(DELIVERY.c.id)
+                    .limit(runtime.settings.delivery_batch)
+                ).all()
+                if not due:
+                    if not until_idle:
+                        break
+                    wake = conn.execute(
+                        sa.select(sa.func.min(DELIVERY.c.next_attempt_at)).where(
+                            DELIVERY.c.connection == name, DELIVERY.c.status == "pending"
+                        )
+                    ).scalar()
+                    if wake is None:
+                        break
+                    time.sleep(min(max(0.0, wake - time.time()), 5.0))
+                    continue
+            for row in due:
+                self._deliver_one(runtime, row, report)
+            runtime.connector.flush()
+        self._refresh_gauges(name)
+        return report
+
+    def _deliver_one(self, runtime: ConnectionRuntime, row: Any, report: DeliveryReport) -> None:
+        name = runtime.name
+        sm = runtime.mapping.for_stream(row.stream) if runtime.mapping else None
+        with self.db.connect() as conn:
+            record = conn.execute(
+                sa.select(RECORD.c.data, RECORD.c.version, RECORD.c.deleted).where(
+                    RECORD.c.canonical_id == row.canonical_id
+                )
+            ).first()
+            link = conn.execute(
+                sa.select(LINK).where(
+                    LINK.c.canonical_id == row.canonical_id,
+                    LINK.c.system == name,
+                    LINK.c.entity == row.entity,
+                )
+            ).first()
+        if record is None or sm is None:
+            self._finish(row, "done", None)
+            report.skipped += 1
+            return
+        if link is not None and (link.synced_version or 0) >= record.version:
+            # the target already holds this version (it was the source, or got it before)
+            self._finish(row, "done", None)
+            report.skipped += 1
+            return
+        data = json.loads(record.data)
+        try:
+            target = sm.to_target(data)
+        except RecordError as exc:
+            self._dead(runtime, row, data, exc, response=None)
+            report.dead_lettered += 1
+            return
+        target_hash = rules.content_hash(target)
+        if link is not None and link.written_hash == target_hash:
+            self._link_written(
+                row, link.external_id, link.written_version, target_hash, record.version
+            )
+            report.skipped += 1
+            return
+        stream = runtime.connector.stream(row.stream)
+        try:
+            self._rate_limit(runtime)
+            with tracing.trace_context(row.trace_id):
+                result = runtime.connector.write(
+                    stream,
+                    target,
+                    external_id=link.external_id if link is not None else None,
+                    idempotency_key=row.idempotency_key,
+                )
+        except TransientError as exc:
+            attempts = row.attempts + 1
+            metrics.RETRIES.labels(name).inc()
+            if attempts >= runtime.settings.max_attempts:
+                self._dead(runtime, row, target, exc, response=_response_of(exc), attempts=attempts)
+                report.dead_lettered += 1
+                return
+            delay = rules.backoff_delay(
+                attempts,
+                base_s=runtime.settings.retry_base_s,
+                cap_s=runtime.settings.retry_cap_s,
+                retry_after=exc.retry_after,
+                max_retry_after_s=runtime.settings.max_retry_after_s,
+                rand=self.rand,
+            )
+            with self.db.begin() as conn:
+                conn.execute(
+                    DELIVERY.update()
+                    .where(DELIVERY.c.id == row.id)
+                    .values(
+                        attempts=attempts,
+                        next_attempt_at=time.time() + delay,
+                        last_error=exc.message[:2000],
+                        updated_at=utcnow(),
+                    )
+                )
+            report.retried += 1
+            return
+        except SpojkaError as exc:
+            self._dead(runtime, row, target, exc, response=_response_of(exc))
+            report.dead_lettered += 1
+            return
+        except Exception as exc:  # an unexpected bug in a connector must not block the stream
+            wrapped = SpojkaError(f"{type(exc).__name__}: {exc}")
+            self._dead(runtime, row, target, wrapped, response=None)
+            report.dead_lettered += 1
+            return
+        self._link_written(row, result.external_id, result.version, target_hash, record.version)
+        metrics.DELIVERIES.labels(name, "delivered").inc()
+        report.delivered += 1
+
+    def _link_written(
+        self, row: Any, external_id: str, version: str | None, target_hash: str, synced: int
+    ) -> None:
+        now = utcnow()
+        with self.db.begin() as conn:
+            existing = conn.execute(
+                sa.select(LINK.c.id).where(
+                    LINK.c.system == row.connection,
+                    LINK.c.entity == row.entity,
+                    LINK.c.external_id == external_id,
+                )
+            ).first()
+            if existing is None:
+                conn.execute(
+                    LINK.insert().values(
+                        system=row.connection,
+                        entity=row.entity,
+                        external_id=external_id,
+                        canonical_id=row.canonical_id,
+                        written_version=version,
+                        written_hash=target_hash,
+                        synced_version=synced,
+                        updated_at=now,
+                    )
+                )
+            else:
+                conn.execute(
+                    LINK.update()
+                    .where(LINK.c.id == existing.id)
+                    .values(
+                        written_version=version,
+                        written_hash=target_hash,
+                        synced_version=synced,
+                        updated_at=now,
+                    )
+                )
+            conn.execute(
+                DELIVERY.update()
+                .where(DELIVERY.c.id == row.id)
+                .values(status="done", updated_at=now)
+            )
+
+    def _finish(self, row: Any, status: str, error: str | None) -> None:
+        with self.db.begin() as conn:
+            conn.execute(
+                DELIVERY.update()
+                .where(DELIVERY.c.id == row.id)
+                .values(status=status, last_error=error, updated_at=utcnow())
+            )
+
+    def _dead(
+        self,
+        runtime: ConnectionRuntime,
+        row: Any,
+        payload: Any,
+        exc: SpojkaError,
+        *,
+        response: str | None,
+        attempts: int | None = None,
+    ) -> None:
+        now = utcnow()
+        with self.db.begin() as conn:
+            conn.execute(
+                DLQ.insert().values(
+                    connection=runtime.name,
+                    stream=row.stream,
+                    entity=row.entity,
+                    direction="outbound",
+                    canonical_id=row.canonical_id,
+                    delivery_id=row.id,
+                    idempotency_key=row.idempotency_key,
+                    payload=_dumps(payload),
+                    response=response,
+                    error=exc.message[:4000],
+                    error_class=type(exc).__name__,
+                    mapping_version=runtime.mapping_label,
+                    attempts=attempts if attempts is not None else row.attempts + 1,
+                    trace_id=row.trace_id,
+                    status="open",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            conn.execute(
+                DELIVERY.update()
+                .where(DELIVERY.c.id == row.id)
+                .values(
+                    status="dead",
+                    attempts=attempts if attempts is not None else row.attempts + 1,
+                    last_error=exc.message[:2000],
+                    updated_at=now,
+                )
+            )
+        metrics.ERRORS.labels(runtime.name, row.stream, "delivery").inc()
+        metrics.DELIVERIES.labels(runtime.name, "dead_lettered").inc()
+        log.warning(
+            "sync.dead_letter",
+            connection=runtime.name,
+            stream=row.stream,
+            error_class=type(exc).__name__,
+        )
+
+    def _rate_limit(self, runtime: ConnectionRuntime) -> None:
+        """Token bucket in the database: every worker on every host shares one budget."""
+        rate = runtime.settings.rate_per_s
+        if not rate:
+            return
+        burst = max(1.0, runtime.settings.burst)
+        while True:
+            with self.db.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    # take the write lock first so two workers cannot read the same tokens
+                    conn.exec_driver_sql("UPDATE sync_rate_bucket SET tokens = tokens WHERE 0")
+                row = conn.execute(
+                    lock_row_clause(
+                        conn, sa.select(BUCKET).where(BUCKET.c.connection == runtime.name)
+                    )
+                ).first()
+                now = time.time()
+                if row is None:
+                    conn.execute(
+                        insert_ignore(conn, BUCKET).values(
+                            connection=runtime.name, tokens=burst - 1, updated_at=now
+                        )
+                    )
+                    return
+                tokens = min(burst, row.tokens + (now - row.updated_at) * rate)
+                if tokens >= 1:
+                    conn.execute(
+                        BUCKET.update()
+                        .where(BUCKET.c.connection == runtime.name)
+                        .values(tokens=tokens - 1, updated_at=now)
+                    )
+                    return
+                wait = (1 - tokens) / rate
+            time.sleep(wait)
+
+    def _refresh_gauges(self, name: str) -> None:
+        with self.db.connect() as conn:
+            depth = (
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(DLQ)
+                    .where(DLQ.c.connection == name, DLQ.c.status == "open")
+                ).scalar()
+                or 0
+            )
+        metrics.DLQ_DEPTH.labels(name).set(depth)
+
+    # -- one full run -----------------------------------------------------------------------
+    def run(self, name: str, *, streams: Sequence[str] | None = None) -> dict[str, Any]:
+        """Poll a connection's streams and deliver the changes to every subscriber."""
+        with tracing.trace_context(tracing.new_trace_id()):
+            reports = self.poll(name, streams=streams, deliver_each_page=True)
+            targets: set[str] = set()
+            runtime = self.runtime(name)
+            for sm in runtime.mapping.streams.values() if runtime.mapping else []:
+                targets |= {c for c, _ in self.subscribers(sm.entity)} - {name}
+            deliveries = [self.deliver(t) for t in sorted(targets)]
+            # the source itself may have pending writes (e.g. resolved conflicts)
+            own = (
+                self.deliver(name)
+                if runtime.mapping
+                and any(s.direction != "in" for s in runtime.mapping.streams.values())
+                else None
+            )
+        return {
+            "streams": reports,
+            "deliveries": deliveries + ([own] if own else []),
+        }
+
+
+def _response_of(exc: SpojkaError) -> str | None:
+    if not exc.detail:
+        return None
+    return _dumps(exc.detail)[:4000]
