@@ -48,7 +48,10 @@ def bootstrap(
     engine = db.make_engine(url)
     db.check_connection(engine)
     if migrate:
+        from spojka.runtime.engine import migrate_system_tables
+
         db.upgrade(url)
+        migrate_system_tables(settings)
     elif check_schema:
         db.require_migrated(engine, url)
     key = load_key(settings, create=create_key)

@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from spojka.bootstrap import Spojka
@@ -83,12 +84,17 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="SpojkaToken",
+    description="An API token from `spojka token create`; the scopes are the roles allowed.",
+)
+
+
+def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    if credentials is None or not credentials.credentials.strip():
         raise AuthError("missing API token: send 'Authorization: Bearer <token>'")
-    value = value.strip()
+    value = credentials.credentials.strip()
     key = hashlib.sha256(value.encode()).hexdigest()
     principal = token_cache.get(key)
     if principal is None:
@@ -106,8 +112,12 @@ class RoleGuard:
     def __init__(self, allowed: frozenset[Role]) -> None:
         self.allowed = allowed
 
-    def __call__(self, request: Request) -> Principal:
-        principal = authenticate(request)
+    def __call__(
+        self,
+        request: Request,
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    ) -> Principal:
+        principal = authenticate(request, credentials)
         if principal.role not in self.allowed:
             needed = ", ".join(sorted(r.value for r in self.allowed))
             raise ForbiddenError(
@@ -117,8 +127,11 @@ class RoleGuard:
 
 
 def require(allowed: frozenset[Role]) -> Principal:
-    """Use as ``principal: Principal = require(APPROVE)`` in a route signature."""
-    result: Principal = Depends(RoleGuard(allowed))
+    """Use as ``principal: Principal = require(APPROVE)`` in a route signature.
+
+    The allowed roles appear in the OpenAPI document as the scopes of the requirement.
+    """
+    result: Principal = Security(RoleGuard(allowed), scopes=sorted(r.value for r in allowed))
     return result
 
 

@@ -69,6 +69,11 @@ app.add_typer(sync_cli.dlq_app, name="dlq")
 app.add_typer(sync_cli.conflicts_app, name="conflicts")
 app.add_typer(sync_cli.mapping_app, name="mapping")
 app.add_typer(sync_cli.reconcile_app, name="reconcile")
+from spojka.documents import cli as documents_cli  # noqa: E402
+from spojka.insights import cli as insights_cli  # noqa: E402
+
+app.add_typer(documents_cli.app, name="documents")
+app.command("roi", help=insights_cli.ROI_HELP)(insights_cli.roi)
 # --- end sub-apps ---
 
 
@@ -88,14 +93,12 @@ def run() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # usage errors (typer's click) and the unexpected
+        show = getattr(exc, "show", None)
+        exit_code = getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            sys.exit(exit_code)
         if _state["debug"] or "--debug" in sys.argv:
             raise
         err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)

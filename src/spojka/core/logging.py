@@ -21,7 +21,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?:\d{4}[ -]?){3}\d{4}\b"), "[CARD]"),
     # Czech/Slovak birth number: YYMMDD/XXX(X)
     (re.compile(r"\b\d{2}[0-9]{4}/\d{3,4}\b"), "[BIRTH_NUMBER]"),
-    (re.compile(r"(?<![\w/])\+?\d{1,3}?[ ]?\(?\d{3}\)?[ ]?\d{3}[ ]?\d{3}(?![\w/])"), "[PHONE]"),
+    (re.compile(r"(?<![\w/+])(?:\+\d{1,3}[ ]?)?\(?\d{3}\)?[ ]?\d{3}[ ]?\d{3}(?![\w/])"), "[PHONE]"),
 ]
 _SECRET_KEYS = re.compile(
     r"(?i)(password|passwd|secret|token|api[_-]?key|authorization|cookie|credential)"

@@ -56,6 +56,14 @@ def system_database_url(settings: Settings) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def migrate_system_tables(settings: Settings) -> None:
+    """Create or upgrade the runtime's own tables (so flows can be queued before a worker runs)."""
+    try:
+        DBOS.migrate(system_database_url(settings))
+    except Exception as exc:
+        raise TransientError(f"runtime tables could not be created: {exc}") from exc
+
+
 def import_flows() -> None:
     for module in FLOW_MODULES:
         importlib.import_module(module)
