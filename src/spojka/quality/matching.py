@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from functools import lru_cache
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -112,10 +113,28 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+@lru_cache(maxsize=65536)
 def _key_text(value: str) -> str | None:
     text = re.sub(r"[^0-9a-z ]+", " ", nz.fold(value))
     text = " ".join(text.split())
     return text or None
+
+
+@lru_cache(maxsize=65536)
+def _street_parts(raw: str) -> tuple[str | None, str | None]:
+    address = nz.normalize_address(street=raw)
+    house = address.house_number
+    if address.orientation_number:
+        house = f"{house}/{address.orientation_number}" if house else address.orientation_number
+    return (_key_text(address.street) if address.street else None), house
+
+
+@lru_cache(maxsize=65536)
+def _person_key(raw: str) -> str | None:
+    try:
+        return _key_text(nz.normalize_person_name(raw))
+    except nz.InvalidValue:
+        return None
 
 
 def prepare(entity: str, record_id: str, values: Mapping[str, str | None]) -> Prepared:
@@ -126,11 +145,8 @@ def prepare(entity: str, record_id: str, values: Mapping[str, str | None]) -> Pr
     get = values.get
 
     if not _blank(raw := get("name")) and entity == "account":
-        with contextlib.suppress(nz.InvalidValue):
-            company = nz.normalize_company_name(str(raw))
-            p.name = _key_text(company.key)
-            p.legal_form = company.legal_form
-            p.is_branch = company.is_branch
+        key, p.legal_form, p.is_branch = nz.company_name_key(str(raw))
+        p.name = _key_text(key)
     if not _blank(raw := get("ico")):
         try:
             p.ico = nz.normalize_ico(str(raw))
@@ -154,21 +170,13 @@ def prepare(entity: str, record_id: str, values: Mapping[str, str | None]) -> Pr
         with contextlib.suppress(nz.InvalidValue):
             p.domain = nz.normalize_domain(str(raw))
     if not _blank(raw := get("phone")):
-        try:
-            p.phone = nz.normalize_phone(str(raw))
-        except nz.InvalidValue:
-            digits = re.sub(r"\D", "", str(raw))
-            p.phone = digits[-9:] if len(digits) >= 6 else None
+        p.phone = nz.phone_match_key(str(raw))
     if not _blank(raw := get("iban")):
         with contextlib.suppress(nz.InvalidValue):
             p.iban = nz.normalize_iban(str(raw))
     street_raw = get("street")
     if not _blank(street_raw):
-        address = nz.normalize_address(street=str(street_raw))
-        p.street = _key_text(address.street) if address.street else None
-        p.house = address.house_number
-        if address.orientation_number:
-            p.house = f"{p.house}/{address.orientation_number}" if p.house else None
+        p.street, p.house = _street_parts(str(street_raw))
     if not _blank(raw := get("house_number")):
         p.house = re.sub(r"\s", "", str(raw)).lower()
     if not _blank(raw := get("street2")):
@@ -188,9 +196,9 @@ def prepare(entity: str, record_id: str, values: Mapping[str, str | None]) -> Pr
             parts = nz.normalize_person_name(str(full)).split()
             first, last = (" ".join(parts[:-1]) or None), parts[-1]
         if not _blank(first):
-            p.first = _key_text(nz.normalize_person_name(str(first)))
+            p.first = _person_key(str(first))
         if not _blank(last):
-            p.last = _key_text(nz.normalize_person_name(str(last)))
+            p.last = _person_key(str(last))
         if not _blank(raw := get("birth_date")):
             try:
                 p.birth = nz.normalize_date(str(raw)).strftime("%Y%m%d")
@@ -226,15 +234,11 @@ def blocking_keys(entity: str, p: Prepared) -> Iterator[tuple[str, bool]]:
         if p.domain:
             yield "w:" + p.domain, True
         if p.name:
+            # typos hit one end of a name, rarely both: one key per end, one per word set
             compact = p.name.replace(" ", "")
-            words = p.name.split()
-            yield "n5:" + compact[:5], False
-            yield "nr:" + compact[-5:], False
-            yield "ns:" + " ".join(sorted(words)[:2]), False
-            if p.zip:
-                yield "nz:" + compact[:2] + p.zip, False
-            if p.city:
-                yield "nc:" + compact[-3:] + p.city, False
+            yield "n6:" + compact[:6], False
+            yield "nr:" + compact[-6:], False
+            yield "ns:" + " ".join(sorted(p.name.split())), False
         return
     # persons
     first, last = p.first or "", p.last or ""

@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 import phonenumbers
 from stdnum import iban as std_iban
@@ -31,16 +32,24 @@ class InvalidValue(ValidationError):
 # --------------------------------------------------------------------------- text
 
 
+def _fold_char(ch: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", ch)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+# letters NFKD cannot decompose but people do write
+_EXTRA_FOLD = {"ß": "ss", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D"}
+# one translate() call folds every Latin-1 / Latin Extended-A letter (all of cs, sk, de, pl, hu)
+_FOLD_TABLE = {cp: _fold_char(chr(cp)) for cp in range(0xC0, 0x180)}
+_FOLD_TABLE.update({ord(k): v for k, v in _EXTRA_FOLD.items()})
+
+
 def fold(text: str) -> str:
     """Lower-case, no diacritics, single spaces: ``Žluťoučký  Kůň`` → ``zlutoucky kun``."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    # letters NFKD cannot decompose but people do write
-    stripped = stripped.translate(_EXTRA_FOLD)
+    stripped = text.translate(_FOLD_TABLE)
+    if not stripped.isascii():
+        stripped = "".join(_fold_char(ch) for ch in stripped)
     return " ".join(stripped.lower().split())
-
-
-_EXTRA_FOLD = str.maketrans({"ß": "ss", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d"})
 
 
 def clean_text(text: str) -> str:
@@ -117,6 +126,33 @@ def _punct_to_space(folded: str) -> str:
     return " ".join(re.sub(r"[.,;:()\"'`/\\|_+*!?-]", " ", folded).split())
 
 
+_LEGAL_ANY = re.compile(
+    r"(?<!\S)(?:"
+    + "|".join(f"(?P<f{i}>{pattern})" for i, (_, pattern) in enumerate(_LEGAL_FORM_PATTERNS))
+    + r")(?!\S)"
+)
+
+
+@lru_cache(maxsize=65536)
+def company_name_key(raw: str) -> tuple[str, str | None, bool]:
+    """The matching key, legal form and branch flag of a company name (cached: names repeat)."""
+    spaced = _punct_to_space(fold(raw))
+    legal_form: str | None = None
+    key = spaced
+    # the earliest qualifying legal form wins; short ambiguous forms ("a s", "se", "ag")
+    # only count at the very end, and a name never *is* its legal form
+    for match in _LEGAL_ANY.finditer(spaced):
+        start, end = match.start(), match.end()
+        if start == 0 or (end - start <= 3 and end != len(spaced)):
+            continue
+        legal_form = _LEGAL_FORM_PATTERNS[int((match.lastgroup or "f0")[1:])][0]
+        key = (spaced[:start] + " " + spaced[end:]).strip()
+        break
+    words = [w for w in key.replace("&", " a ").split() if w not in _NOISE_WORDS]
+    is_branch = any(w in BRANCH_WORDS for w in words)
+    return (" ".join(words) or spaced), legal_form, is_branch
+
+
 def normalize_company_name(raw: str) -> CompanyName:
     """Split a company name into key and legal form.
 
@@ -125,29 +161,7 @@ def normalize_company_name(raw: str) -> CompanyName:
     display = clean_text(raw)
     if not display:
         raise InvalidValue("name_missing", "company name is empty")
-    spaced = _punct_to_space(fold(display))
-    legal_form: str | None = None
-    key = spaced
-    # the legal form sits at the end in almost all names; search from the right
-    best: tuple[int, int, str] | None = None
-    for code, regex in _LEGAL_FORM_RES:
-        for match in regex.finditer(spaced):
-            start = match.start()
-            # short ambiguous forms ("a s", "se", "ag") only count at the very end
-            if len(match.group(0).strip()) <= 3 and match.end() != len(spaced):
-                continue
-            if start == 0:
-                continue  # a name never *is* its legal form
-            if best is None or start < best[0]:
-                best = (start, match.end(), code)
-    if best is not None:
-        legal_form = best[2]
-        key = (spaced[: best[0]] + " " + spaced[best[1] :]).strip()
-    words = [w for w in key.replace("&", " a ").split() if w not in _NOISE_WORDS]
-    is_branch = any(w in BRANCH_WORDS for w in words)
-    key = " ".join(words)
-    if not key:
-        key = spaced
+    key, legal_form, is_branch = company_name_key(display)
     if legal_form is not None:
         display = _canonical_display(display, legal_form)
     return CompanyName(display=display, key=key, legal_form=legal_form, is_branch=is_branch)
@@ -192,6 +206,15 @@ def normalize_vat(raw: str, *, default_country: str = "CZ") -> str:
         compact = default_country.upper() + compact
     if compact.startswith("GR"):
         compact = "EL" + compact[2:]
+    if len(compact) == 10 and compact.startswith("CZ") and compact[2:].isdigit():
+        # a legal person's DIČ is CZ + IČO: the IČO check is the whole validation
+        if is_valid_ico(compact[2:]):
+            return compact
+    return _validate_vat(compact, raw)
+
+
+@lru_cache(maxsize=16384)
+def _validate_vat(compact: str, raw: str) -> str:
     try:
         return str(std_vat.validate(compact))
     except Exception as exc:  # stdnum raises its own ValidationError family
@@ -264,6 +287,15 @@ def normalize_phone(raw: str, *, regions: tuple[str, ...] = ("CZ", "SK")) -> str
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         last_error = "no such number in the numbering plan"
     raise InvalidValue("phone_invalid", f"phone {raw!r} is not valid ({last_error})")
+
+
+def phone_match_key(raw: str) -> str | None:
+    """The last 9 digits of a phone number: equal for every way of writing one CZ/SK number.
+
+    Cheaper than full parsing and good enough to compare; ``normalize_phone`` validates.
+    """
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    return digits[-9:] if len(digits) >= 9 else None
 
 
 _EMAIL_RE = re.compile(
