@@ -108,7 +108,7 @@ def extract_file(path: Path, *, hints_for: HintLookup | None = None) -> Extracti
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise UnreadableDocument(f"cannot open {path}: {exc.strerror}") from None
+        raise UnreadableDocument(f"cannot open the file: {exc.strerror}") from None
     if not data.strip():
         raise UnreadableDocument("the file is empty")
     head = data.lstrip()[:200]

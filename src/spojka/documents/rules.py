@@ -355,7 +355,8 @@ class _Reader:
             found = None
             hint = label_hints.get(field)
             if hint is not None:
-                found = self.find_field(field, _labels(re.escape(hint.value)), hint, owned=False)
+                taught = " ".join(re.escape(word) for word in hint.value.split())
+                found = self.find_field(field, _labels(taught), hint, owned=False)
             if found is None:
                 found = self.find_field(field, patterns)
             if found is None and field == "number":

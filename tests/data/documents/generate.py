@@ -182,6 +182,7 @@ class Doc:
     total_vat: Decimal = Decimal(0)
     total_with: Decimal = Decimal(0)
     amount_due: Decimal = Decimal(0)
+    words: dict[str, Any] | None = None  # label words to print instead of WORDS[lang]
 
     def expected(self) -> dict[str, Any]:
         def num(d: Decimal) -> float | int:
@@ -693,7 +694,7 @@ def _iban_text(doc: Doc, rng: random.Random) -> str:
 
 def layout_classic(pg: Page, doc: Doc, rng: random.Random) -> None:
     """Title, parties side by side under headings, then 'label: value' lines, table, totals."""
-    w = WORDS[doc.lang]
+    w = doc.words or WORDS[doc.lang]
     pg.text(40, 50, rng.choice(w["title"]), bold=True, size=16)
     for x, role, p in ((40, "supplier", doc.supplier), (310, "customer", doc.customer)):
         pg.text(x, 85, rng.choice(w[role]) + ":", bold=True)
@@ -711,7 +712,7 @@ def layout_classic(pg: Page, doc: Doc, rng: random.Random) -> None:
 
 def layout_stacked(pg: Page, doc: Doc, rng: random.Random) -> None:
     """Header fields as a row of boxes, label above value; parties below."""
-    w = WORDS[doc.lang]
+    w = doc.words or WORDS[doc.lang]
     pg.text(555, 45, rng.choice(w["title"]), bold=True, size=15, right=True)
     pairs = _header_pairs(doc, w, rng)
     for i, (label, value) in enumerate(pairs):
@@ -731,7 +732,7 @@ def layout_stacked(pg: Page, doc: Doc, rng: random.Random) -> None:
 
 def layout_keyvalue(pg: Page, doc: Doc, rng: random.Random) -> None:
     """Supplier letterhead, a label column with values in a second column, customer below."""
-    w = WORDS[doc.lang]
+    w = doc.words or WORDS[doc.lang]
     pg.text(40, 45, rng.choice(w[("supplier")]) + ":", bold=True)
     for i, line in enumerate(_party_lines(doc, doc.supplier, w, rng)):
         pg.text(40, 60 + 12 * i, line, size=8)
@@ -755,7 +756,7 @@ def layout_keyvalue(pg: Page, doc: Doc, rng: random.Random) -> None:
 def layout_swapped(pg: Page, doc: Doc, rng: random.Random) -> None:
     """Customer on the left, supplier on the right, smaller type, fields as 'label value'
     with wide gaps, totals on the left."""
-    w = WORDS[doc.lang]
+    w = doc.words or WORDS[doc.lang]
     pg.size = 8
     pg.text(40, 40, rng.choice(w["title"]), bold=True, size=18)
     for x, role, p in ((40, "customer", doc.customer), (320, "supplier", doc.supplier)):
@@ -777,7 +778,7 @@ def layout_swapped(pg: Page, doc: Doc, rng: random.Random) -> None:
 def layout_sidebar(pg: Page, doc: Doc, rng: random.Random) -> None:
     """Parties stacked in a left column; header fields stacked label-over-value on the right;
     no VAT recap table."""
-    w = WORDS[doc.lang]
+    w = doc.words or WORDS[doc.lang]
     pg.text(40, 40, rng.choice(w["title"]) + " " + doc.number, bold=True, size=14)
     y = 75
     for role, p in (("supplier", doc.supplier), ("customer", doc.customer)):
