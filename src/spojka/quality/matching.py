@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from functools import lru_cache
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from rapidfuzz import fuzz

@@ -206,10 +206,9 @@ def normalize_vat(raw: str, *, default_country: str = "CZ") -> str:
         compact = default_country.upper() + compact
     if compact.startswith("GR"):
         compact = "EL" + compact[2:]
-    if len(compact) == 10 and compact.startswith("CZ") and compact[2:].isdigit():
-        # a legal person's DIČ is CZ + IČO: the IČO check is the whole validation
-        if is_valid_ico(compact[2:]):
-            return compact
+    # a legal person's DIČ is CZ + IČO: the IČO check is the whole validation
+    if len(compact) == 10 and compact.startswith("CZ") and is_valid_ico(compact[2:]):
+        return compact
     return _validate_vat(compact, raw)
 
 
