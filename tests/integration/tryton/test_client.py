@@ -130,7 +130,7 @@ def test_rejected_record_carries_trytons_message(tryton_client: TrytonClient) ->
             [
                 {
                     "name": "Neplatné DIČ a.s.",
-                    "identifiers": [["create", [{"type": "cz_dic", "code": "CZ12345678"}]]],
+                    "identifiers": [["create", [{"type": "cz_vat", "code": "CZ12345678"}]]],
                 }
             ],
         )
