@@ -18,6 +18,7 @@ from spojka.api import problems
 from spojka.api.auth import READ, Principal, get_app, require
 from spojka.api.middleware import RequestContextMiddleware
 from spojka.bootstrap import Spojka
+from spojka.core import telemetry
 from spojka.governance.router import router as governance_router
 from spojka.runtime import engine
 from spojka.runtime.router import router as runtime_router
@@ -64,6 +65,7 @@ def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    telemetry.configure(instance.settings.otlp_endpoint)
     app.state.spojka = instance
     app.state.started = time.monotonic()
     problems.install(app)

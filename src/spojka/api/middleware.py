@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from spojka.core import tracing
+from spojka.core import telemetry, tracing
 
 HTTP_REQUESTS = Counter(
     "spojka_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -51,7 +51,10 @@ class RequestContextMiddleware:
         trace_id = tracing.parse_traceparent(headers.get("traceparent"))
         start = time.perf_counter()
         status_holder = {"status": 500}
-        with tracing.trace_context(trace_id) as tid:
+        with (
+            telemetry.server_span(f"{scope.get('method')} {scope.get('path')}", headers) as span_id,
+            tracing.trace_context(span_id or trace_id) as tid,
+        ):
             declared = headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
                 await self._reject_too_large(scope, send, status_holder)
