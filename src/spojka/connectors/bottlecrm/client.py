@@ -392,6 +392,19 @@ class BottleCRMClient:
                     break
                 offset += len(rows)
 
+    def find(self, kind: str, filters: Mapping[str, str], *, limit: int = 50) -> list[Record]:
+        """The first ``limit`` records of a kind matching BottleCRM's list filters.
+
+        Unknown filters are silently ignored by BottleCRM, so callers must check the rows.
+        """
+        found: list[Record] = []
+        for listing in self._listing(kind):
+            params: dict[str, Any] = dict(listing.params)
+            params.update(filters, limit=limit, offset=0)
+            rows, _ = listing.extract(self.get(listing.path, **params))
+            found.extend(rows)
+        return found
+
     @staticmethod
     def _listing(kind: str) -> tuple[Listing, ...]:
         try:

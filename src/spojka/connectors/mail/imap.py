@@ -42,8 +42,8 @@ class MailCheckpoint:
     last_uid: int
 
     def encode(self) -> str:
-        # Zero-padded so checkpoints of one mailbox compare correctly as strings too.
-        return f"{self.uidvalidity}:{self.last_uid:012d}"
+        # Zero-padded so checkpoints compare correctly as text (the engine's cursor is text).
+        return f"{self.uidvalidity:010d}:{self.last_uid:012d}"
 
     @classmethod
     def decode(cls, text: str | None) -> MailCheckpoint | None:
@@ -96,6 +96,15 @@ class MailMessage:
 
     def as_record(self) -> dict[str, Any]:
         """A JSON-able record for the sync engine (attachments by name, type, size, hash)."""
+        attachments = [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+            }
+            for a in self.attachments
+        ]
         return {
             "id": self.message_id or f"uid:{self.uidvalidity}:{self.uid}",
             "uid": self.uid,
@@ -111,15 +120,15 @@ class MailMessage:
             "html": self.html,
             "in_reply_to": self.in_reply_to,
             "references": self.references,
-            "attachments": [
-                {
-                    "filename": a.filename,
-                    "content_type": a.content_type,
-                    "size": a.size,
-                    "sha256": a.sha256,
-                }
-                for a in self.attachments
-            ],
+            "attachments": attachments,
+            # What a canonical Activity keeps in `extra` (see the default mapping).
+            "envelope": {
+                "message_id": self.message_id,
+                "from": self.sender,
+                "to": self.to,
+                "cc": self.cc,
+                "attachments": attachments,
+            },
         }
 
 
