@@ -27,12 +27,17 @@ from spojka.quality.matching import (
 
 
 class ConstrainedUnionFind:
-    """Union-find whose unions are refused across a cannot-link pair."""
+    """Union-find whose unions are refused across a hard cannot-link pair, or when the
+    records of the two clusters that were compared disagree more than they agree."""
 
     def __init__(self, size: int = 0) -> None:
         self.parent: list[int] = list(range(size))
         self.members: dict[int, list[int]] = {}
         self.forbidden: dict[int, set[int]] = {}
+        #: scores of compared pairs that argue against a merge (soft cannot-links)
+        self.against: dict[int, dict[int, float]] = {}
+        #: scores of compared pairs that argue for it
+        self.support: dict[int, dict[int, float]] = {}
 
     def add(self) -> int:
         self.parent.append(len(self.parent))
@@ -48,8 +53,18 @@ class ConstrainedUnionFind:
         return root
 
     def forbid(self, a: int, b: int) -> None:
+        """a and b must never share a cluster (different valid IČO, other establishment)."""
         self.forbidden.setdefault(a, set()).add(b)
         self.forbidden.setdefault(b, set()).add(a)
+
+    def oppose(self, a: int, b: int, score: float) -> None:
+        """a and b were compared and look different: their score counts against a merge."""
+        self.against.setdefault(a, {})[b] = score
+        self.against.setdefault(b, {})[a] = score
+
+    def endorse(self, a: int, b: int, score: float) -> None:
+        self.support.setdefault(a, {})[b] = score
+        self.support.setdefault(b, {})[a] = score
 
     def _members(self, root: int) -> list[int]:
         return self.members.get(root) or [root]
@@ -60,14 +75,31 @@ class ConstrainedUnionFind:
             return True
         small, large = (ra, rb) if len(self._members(ra)) <= len(self._members(rb)) else (rb, ra)
         large_members = set(self._members(large))
+        opposed = 0.0
+        any_opposed = False
         for member in self._members(small):
             banned = self.forbidden.get(member)
             if banned and not banned.isdisjoint(large_members):
                 return False
-        return True
+            against = self.against.get(member)
+            if against:
+                for other, score in against.items():
+                    if other in large_members:
+                        opposed += score
+                        any_opposed = True
+        if not any_opposed:
+            return True
+        # weigh every compared cross pair: a chain through one good link does not outvote
+        # clear evidence that the two groups are different
+        supported = 0.0
+        for member in self._members(small):
+            support = self.support.get(member)
+            if support:
+                supported += sum(s for o, s in support.items() if o in large_members)
+        return supported + opposed > 0
 
     def union(self, a: int, b: int) -> bool:
-        """Join the clusters of a and b unless a cannot-link pair spans them."""
+        """Join the clusters of a and b unless the constraints above refuse it."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
@@ -113,16 +145,19 @@ def cluster_links(
     size: int,
     links: Iterable[ScoredLink],
     cannot_links: Iterable[tuple[int, int]],
-    *,
-    decide_merge: Callable[[ScoredLink], bool] | None = None,
+    opposing: Iterable[tuple[int, int, float]] = (),
 ) -> ConstrainedUnionFind:
-    """Union the merge links, strongest first, respecting every cannot-link pair."""
+    """Union the merge links, strongest first, respecting cannot-links and opposing pairs."""
     uf = ConstrainedUnionFind(size)
     for a, b in cannot_links:
         uf.forbid(a, b)
-    accept = decide_merge or (lambda link: link.decision == "merge")
-    for link in sorted(links, key=lambda link: -link.score):
-        if accept(link):
+    for a, b, score in opposing:
+        uf.oppose(a, b, score)
+    ordered = sorted(links, key=lambda link: -link.score)
+    for link in ordered:
+        uf.endorse(link.left, link.right, link.score)
+    for link in ordered:
+        if link.decision == "merge":
             uf.union(link.left, link.right)
     return uf
 
@@ -161,6 +196,7 @@ def _dedupe(
     pairs = index.pairs()
     links: list[ScoredLink] = []
     negatives: list[tuple[int, int]] = []
+    opposing: list[tuple[int, int, float]] = []
     merge_at, review_at, cannot_at = (
         settings.merge_threshold,
         settings.review_threshold,
@@ -170,8 +206,10 @@ def _dedupe(
         pa, pb = prepared[a], prepared[b]
         result = score_pair(entity, pa, pb, settings)
         score = result.score
-        if score < cannot_at or hard_conflict(entity, pa, pb, score, settings):
+        if hard_conflict(entity, pa, pb, score, settings):
             negatives.append((a, b))
+        elif score < cannot_at:
+            opposing.append((a, b, score))
         elif score >= review_at:
             links.append(ScoredLink(a, b, score, "merge" if score >= merge_at else "review"))
         if progress is not None and done % 50_000 == 0:
@@ -179,7 +217,8 @@ def _dedupe(
     # only records that take part in a merge can be chained; keep their cannot-links
     linked = {x for link in links if link.decision == "merge" for x in (link.left, link.right)}
     cannot = [(a, b) for a, b in negatives if a in linked and b in linked]
-    uf = cluster_links(len(prepared), links, cannot)
+    against = [(a, b, score) for a, b, score in opposing if a in linked and b in linked]
+    uf = cluster_links(len(prepared), links, cannot, against)
     cluster_of: dict[str, str] = {}
     representative: dict[int, str] = {}
     for position, p in enumerate(prepared):

@@ -542,13 +542,6 @@ def _birth(s: _Scorer, a: str, b: str) -> None:
         s.add("birth_date", "different", -5.0, a, b)
 
 
-def _birth_conflict(a: str, b: str) -> bool:
-    """Birth dates further apart than a typo or a day/month swap: two different people."""
-    if len(a) == 8 and len(b) == 8 and a[:4] == b[:4] and a[4:6] == b[6:8] and a[6:8] == b[4:6]:
-        return False
-    return DamerauLevenshtein.distance(a, b) > 2
-
-
 def score_contact(
     a: Prepared, b: Prepared, settings: MatchSettings = DEFAULT_SETTINGS, *, explain: bool = False
 ) -> PairScore:
@@ -606,18 +599,11 @@ def hard_conflict(
 ) -> bool:
     """True when two records must never share a cluster, even through others.
 
-    A different valid IČO / DIČ always; a clearly different birth date unless the rest of
-    the evidence is strong enough to merge the pair anyway (data entry does mangle dates).
+    Only identifiers decide this: a different valid IČO or DIČ, or another establishment
+    of one company. Everything softer (a different birth date, other names) is weighed by
+    the clustering against the evidence for a merge, since data entry mangles such values.
     """
     if a.ico and b.ico and a.ico != b.ico:
-        return True
-    if (
-        entity == "contact"
-        and a.birth
-        and b.birth
-        and score < settings.merge_threshold
-        and _birth_conflict(a.birth, b.birth)
-    ):
         return True
     if entity == "account" and a.dic and b.dic and a.dic != b.dic:
         return True
