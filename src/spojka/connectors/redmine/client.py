@@ -151,10 +151,18 @@ class RedmineClient:
     # -- lists -------------------------------------------------------------------------------
 
     def page(
-        self, path: str, key: str, *, offset: int = 0, limit: int = MAX_PAGE, **params: Any
+        self,
+        path: str,
+        key: str,
+        *,
+        offset: int = 0,
+        limit: int = MAX_PAGE,
+        params: Mapping[str, Any] | None = None,
+        **filters: Any,
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of a list endpoint: (items, total_count)."""
-        body = self.get(path, offset=offset, limit=min(limit, MAX_PAGE), **params)
+        query = {**(params or {}), **filters, "offset": offset, "limit": min(limit, MAX_PAGE)}
+        body = self.get(path, **query)
         items = list(body.get(key, []))
         return items, int(body.get("total_count", len(items)))
 
