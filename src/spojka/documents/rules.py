@@ -491,7 +491,10 @@ class _Reader:
                 first_seg = first_seg or row.segments[0]
                 last = lj
             if rows:
-                self.put("lines", rows, self.info(first_seg, 0.85))
+                info = self.info(first_seg, 0.85)
+                if self.source == "ocr" and _repair_ocr_lines(rows):
+                    info = FieldInfo(source="rule", confidence=0.6, page=info.page, bbox=info.bbox)
+                self.put("lines", rows, info)
                 return li, last
         return None
 
@@ -620,16 +623,69 @@ def _header_columns(line: Line) -> list[tuple[str, float, float]] | None:
         return None
     columns: list[tuple[str, float, float]] = []
     for seg in line.segments:
-        kind = next((k for k, p in COLUMN_WORDS if p.search(seg.folded)), None)
+        kind = next((k for k, p in COLUMN_WORDS if p.search(seg.folded)), None) or _fuzzy_column(
+            seg.folded
+        )
         if kind is None or any(k == kind for k, _, _ in columns):
-            if kind is None:
-                return None
+            # a heading the rules do not know (or OCR misread) still owns its column
+            columns.append(("other", seg.x0, seg.x1))
             continue
         columns.append((kind, seg.x0, seg.x1))
-    kinds = {k for k, _, _ in columns}
-    if "desc" in kinds and "total" in kinds and len(kinds) >= 3:
+    kinds = {k for k, _, _ in columns} - {"other"}
+    if "desc" in kinds and "total" in kinds and len(kinds) >= 3 and len(kinds) >= len(columns) - 1:
         return columns
     return None
+
+
+_COLUMN_VOCABULARY = {
+    "qty": ("mnozstvi", "mnozstvo", "quantity", "menge", "anzahl", "pocet"),
+    "price": ("einzelpreis", "unit price", "jedn. cena", "cena za mj"),
+    "desc": ("description", "popis", "polozka", "bezeichnung", "oznacenie", "nazev", "artikel"),
+    "total": ("celkem", "celkom", "amount", "betrag", "gesamt", "spolu"),
+    "unit": ("jednotka", "einheit", "unit"),
+}
+
+
+def _fuzzy_column(folded: str) -> str | None:
+    """A misread heading ("Ouantity", "Mnozstvl") still names its column."""
+    from rapidfuzz import fuzz
+
+    text = folded.strip(" :.")
+    if len(text) < 4:
+        return None
+    best = max(
+        (
+            (fuzz.ratio(text, word), kind)
+            for kind, words in _COLUMN_VOCABULARY.items()
+            for word in words
+        ),
+        default=(0.0, None),
+    )
+    return best[1] if best[0] >= 80 else None
+
+
+def _repair_ocr_lines(lines: list[InvoiceLine]) -> bool:
+    """OCR drops digits and decimal marks; when a line's own numbers show which one is wrong
+    (quantity × unit price ≠ total, and total ÷ the other gives a value with at most two
+    decimals), derive it. Returns whether anything was derived."""
+    repaired = False
+    cent = Decimal("0.01")
+    for ln in lines:
+        if ln.total is None or ln.unit_price in (None, 0):
+            continue
+        assert ln.unit_price is not None
+        if ln.quantity is not None and abs(ln.quantity * ln.unit_price - ln.total) <= cent:
+            continue
+        quantity = (ln.total / ln.unit_price).quantize(cent)
+        if quantity > 0 and abs(quantity * ln.unit_price - ln.total) <= cent:
+            ln.quantity = plain_rate(quantity)
+            repaired = True
+        elif ln.quantity:
+            price = (ln.total / ln.quantity).quantize(cent)
+            if abs(price * ln.quantity - ln.total) <= cent:
+                ln.unit_price = price
+                repaired = True
+    return repaired
 
 
 def _assign(row: Line, columns: list[tuple[str, float, float]]) -> dict[str, str]:
