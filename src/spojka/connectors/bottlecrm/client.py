@@ -398,7 +398,15 @@ class BottleCRMClient:
         Unknown filters are silently ignored by BottleCRM, so callers must check the rows.
         """
         found: list[Record] = []
-        for listing in self._listing(kind):
+        listings = self._listing(kind)
+        if len({listing.path for listing in listings}) == 1:
+            # Parts of one endpoint (active/inactive accounts, open/closed leads) come in
+            # the same answer when unfiltered: one request reads them all.
+            body = self.get(listings[0].path, **{**filters, "limit": limit, "offset": 0})
+            for listing in listings:
+                found.extend(listing.extract(body)[0])
+            return found
+        for listing in listings:
             params: dict[str, Any] = dict(listing.params)
             params.update(filters, limit=limit, offset=0)
             rows, _ = listing.extract(self.get(listing.path, **params))
