@@ -254,9 +254,13 @@ class RedmineServer:
     run_dir: Path
     port: int
     process: ManagedProcess = field(repr=False)
+    owns_run_dir: bool = False
 
     def stop(self) -> None:
+        """Stop the server; a run folder :func:`start` made itself is removed with it."""
         self.process.stop()
+        if self.owns_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def kill(self) -> None:
         """Crash the server (fault tests: the system is down)."""
@@ -321,4 +325,5 @@ def start(run_dir: Path | None = None) -> RedmineServer:
         run_dir=folder,
         port=port,
         process=process,
+        owns_run_dir=run_dir is None,
     )

@@ -270,7 +270,7 @@ def _write_config(folder: Path, *, port: int | None = None) -> Path:
         "uri = sqlite://",
         f"path = {folder}",
         "[session]",
-        # Short enough that the re-login path runs in tests, long enough for a benchmark.
+        # Idle sessions end after an hour; tests age sessions directly (expire_sessions).
         "timeout = 3600",
         "[web]",
         f"listen = 127.0.0.1:{port or 8000}",
@@ -345,9 +345,13 @@ class TrytonServer:
     run_dir: Path
     port: int
     process: ManagedProcess = field(repr=False)
+    owns_run_dir: bool = False
 
     def stop(self) -> None:
+        """Stop the server; a run folder :func:`start` made itself is removed with it."""
         self.process.stop()
+        if self.owns_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def kill(self) -> None:
         """Crash the server (fault tests: the system is down)."""
@@ -403,4 +407,5 @@ def start(run_dir: Path | None = None) -> TrytonServer:
         run_dir=folder,
         port=port,
         process=process,
+        owns_run_dir=run_dir is None,
     )

@@ -170,6 +170,7 @@ class TrytonConnector(Connector):
         self._category_accounts: dict[int, tuple[int | None, int | None]] = {}
         self._currency_code: str | None = None
         self._work_projects: dict[int, str | None] = {}
+        self._countries: dict[str, int] = {}
         self._shapers: dict[str, Callable[[dict[str, Any]], Record]] = {
             "parties": self._shape_party,
             "contacts": self._shape_contact,
@@ -805,11 +806,7 @@ class TrytonConnector(Connector):
                 # A retried create: the first attempt made the party; leave it as it is.
                 (ident,) = self.client.read("party.identifier", found, ["party"])
                 return int(ident["party"]), False
-        country = (
-            self._lookup_id("country.country", "code", str(data["country"]).upper())
-            if data.get("country")
-            else None
-        )
+        country = self._country_id(str(data["country"])) if data.get("country") else None
         address = {
             k: v
             for k, v in {
@@ -894,6 +891,12 @@ class TrytonConnector(Connector):
             [{"party": int(party), "type": kind, "value": value, "name": name}],
         )
         return mech_id, True
+
+    def _country_id(self, code: str) -> int:
+        code = code.upper()
+        if code not in self._countries:
+            self._countries[code] = self._lookup_id("country.country", "code", code)
+        return self._countries[code]
 
     def _currency_id(self, code: str | None) -> int | None:
         if not code:
