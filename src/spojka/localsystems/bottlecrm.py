@@ -283,8 +283,14 @@ class Golden:
         return self.folder / "crm.sqlite3"
 
 
+# Bump when the golden database's contents (not its schema) change.
+GOLDEN_SETUP_VERSION = 2
+#: Custom fields every local instance has: Czech/Slovak company ids on accounts.
+ACCOUNT_CUSTOM_FIELDS = (("ico", "IČO"), ("dic", "DIČ"))
+
+
 def golden_dir() -> Path:
-    return home() / f"golden-{settings_digest()}"
+    return home() / f"golden-{settings_digest()}-v{GOLDEN_SETUP_VERSION}"
 
 
 def _read_golden(folder: Path) -> Golden:
@@ -372,6 +378,21 @@ def _build_golden(build: Path) -> None:
                 "create personal token",
             )
             personal_token = _find_pat(pat)
+            for key, label in ACCOUNT_CUSTOM_FIELDS:
+                _ok(
+                    http.post(
+                        "/api/custom-fields/",
+                        json={
+                            "target_model": "Account",
+                            "key": key,
+                            "label": label,
+                            "field_type": "text",
+                            "is_filterable": True,
+                        },
+                        headers={"Authorization": f"Bearer {org_token}"},
+                    ),
+                    f"create custom field {key}",
+                )
             # Prove both credentials work before the snapshot is kept.
             for token in (org_token, personal_token):
                 _ok(

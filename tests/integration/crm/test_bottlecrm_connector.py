@@ -78,6 +78,7 @@ def test_full_listing_fills_the_canonical_store_and_a_second_run_changes_nothing
             "name": f"Kovárna Třinec {tag}",
             "city": "Třinec",
             "website": "https://www.kovarna.cz/kontakt",
+            "custom_fields": {"ico": "25596641", "dic": "CZ25596641"},
         },
     )
     contact_id = client.create(
@@ -103,6 +104,7 @@ def test_full_listing_fills_the_canonical_store_and_a_second_run_changes_nothing
     assert account["name"] == f"Kovárna Třinec {tag}"
     assert account["address"]["city"] == "Třinec"
     assert account["domain"] == "kovarna.cz"
+    assert (account["ico"], account["dic"]) == ("25596641", "CZ25596641")
     contact = _canonical(sync, "Contact", contact_id)["data"]
     assert (contact["first_name"], contact["account_id"]) == ("Žofie", account_id)
     deal = _canonical(sync, "Opportunity", deal_id)["data"]
@@ -166,7 +168,12 @@ def test_writes_are_idempotent_per_key(crm: BottleCRMInstance, client: BottleCRM
     connector = BottleCRMConnector(_config(crm))
     tag = secrets.token_hex(3)
     accounts = connector.stream("accounts")
-    record = {"name": f"Lesy Brezno, š.p. {tag}", "address": {"city": "Brezno", "zip": "97701"}}
+    record = {
+        "name": f"Lesy Brezno, š.p. {tag}",
+        "ico": "36038351",
+        "dic": "SK2020087982",
+        "address": {"city": "Brezno", "zip": "97701"},
+    }
     first = connector.write(accounts, record, external_id=None, idempotency_key=f"acc-{tag}")
     retried = connector.write(accounts, record, external_id=None, idempotency_key=f"acc-{tag}")
     assert first.created and not retried.created
@@ -174,6 +181,7 @@ def test_writes_are_idempotent_per_key(crm: BottleCRMInstance, client: BottleCRM
     assert len(client.find("accounts", {"search": f"Lesy Brezno, š.p. {tag}"})) == 1
     stored = connector.fetch("accounts", first.external_id)
     assert (stored["city"], stored["postcode"]) == ("Brezno", "97701")
+    assert (stored["ico"], stored["dic"]) == ("36038351", "SK2020087982")
     assert stored["description"] == ""  # the marker is BottleCRM's business, not the user's
 
     deals = connector.stream("opportunities")

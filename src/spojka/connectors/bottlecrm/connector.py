@@ -246,6 +246,11 @@ def _account_payload(record: Mapping[str, Any]) -> dict[str, Any]:
         )
         if k in record
     }
+    # IČO/DIČ live in the account custom fields ``ico``/``dic`` (the local instance has them;
+    # elsewhere an admin creates them once). BottleCRM merges a partial custom_fields dict.
+    custom = {k: record[k] for k in ("ico", "dic") if record.get(k)}
+    if custom:
+        payload["custom_fields"] = custom
     if record.get("domain") and "website" not in payload:
         payload["website"] = f"https://{record['domain']}"  # BottleCRM wants a URL
     address = record.get("address")
