@@ -29,3 +29,17 @@ def test_a_noisy_scan_is_read_by_ocr(docgen: ModuleType, score: ModuleType, tmp_
             if field in score.HEADER:
                 right, total = right + ok, total + 1
     assert right / total >= 0.85
+
+
+@pytest.mark.slow
+def test_a_pdf_without_text_layer_goes_to_ocr(docgen: ModuleType, tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = random.Random(99)
+    doc = docgen.make_doc(rng, "cs")
+    png = docgen.scan_image(docgen.render_pdf(doc, "keyvalue", rng), rng)
+    path = tmp_path / "scan.pdf"
+    Image.open(__import__("io").BytesIO(png)).convert("RGB").save(path, resolution=200)
+    ex = extract_file(path)
+    assert ex.source == "ocr" and ex.pages == 1
+    assert ex.invoice.number == doc.number

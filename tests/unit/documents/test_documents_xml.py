@@ -68,3 +68,15 @@ def test_foreign_xml_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path.write_text('<Order xmlns="urn:example:order"><ID>1</ID></Order>')
     with pytest.raises(UnreadableDocument, match="not ISDOC, CII or UBL"):
         extract_file(path)
+
+
+def test_isdocx_archive_is_read(docgen: ModuleType, tmp_path: Path) -> None:
+    import zipfile
+
+    doc = docgen.make_doc(random.Random(9), "cs")
+    path = tmp_path / "invoice.isdocx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("manifest.xml", "<manifest/>")
+        archive.writestr("invoice.isdoc", docgen.isdoc_xml(doc))
+    ex = extract_file(path)
+    assert (ex.source, ex.format, ex.invoice.number) == ("xml", "isdoc", doc.number)
