@@ -546,9 +546,128 @@ def start(*, workdir: Path | None = None, port: int | None = None) -> BottleCRMI
     )
 
 
+# --- demo data -----------------------------------------------------------------------------
+
+
+def _ico(base7: str) -> str:
+    """An IČO with its mod-11 check digit (8 digits, as Czech and Slovak registers issue)."""
+    total = sum(int(d) * w for d, w in zip(base7, range(8, 1, -1), strict=True))
+    return base7 + str((11 - total % 11) % 10)
+
+
+# A small Czech/Slovak customer base: (name, city, country, IČO base, DIČ prefix, contact).
+DEMO_ACCOUNTS: tuple[tuple[str, str, str, str, str, tuple[str, str, str]], ...] = (
+    (
+        "Strojírny Žďár nad Sázavou a.s.",
+        "Žďár nad Sázavou",
+        "CZ",
+        "2559664",
+        "CZ",
+        ("Jiří", "Šťastný", "jiri.stastny@strojirny-zdar.cz"),
+    ),
+    (
+        "Pekárna U Dvořáků s.r.o.",
+        "Brno",
+        "CZ",
+        "2718355",
+        "CZ",
+        ("Marie", "Dvořáková", "marie@pekarna-dvorak.cz"),
+    ),
+    (
+        "Hydraulika Šumperk s.r.o.",
+        "Šumperk",
+        "CZ",
+        "4536071",
+        "CZ",
+        ("Tomáš", "Růžička", "ruzicka@hydraulika-sumperk.cz"),
+    ),
+    (
+        "Kovovýroba Košice s.r.o.",
+        "Košice",
+        "SK",
+        "3603835",
+        "SK20",
+        ("Ľubomír", "Ďurčo", "durco@kovovyroba-ke.sk"),
+    ),
+    (
+        "Mlyn Šaľa a.s.",
+        "Šaľa",
+        "SK",
+        "3155291",
+        "SK20",
+        ("Zuzana", "Kováčová", "kovacova@mlyn-sala.sk"),
+    ),
+)
+# (account index, deal name, stage, amount EUR, probability, close date)
+DEMO_DEALS: tuple[tuple[int, str, str, str, int, str], ...] = (
+    (0, "Modernizace lisovací linky", "NEGOTIATION", "184000", 70, "2026-12-18"),
+    (0, "Servisní smlouva 2027", "PROPOSAL", "36000", 50, "2027-01-15"),
+    (1, "Nové pece – provozovna Brno", "QUALIFICATION", "52000", 30, "2027-02-28"),
+    (2, "Hydraulické agregáty pro Šumperk", "PROSPECTING", "21500", 10, "2027-03-31"),
+    (3, "Robotické svařování – Košice", "NEGOTIATION", "97000", 80, "2026-12-31"),
+    (4, "Dopravníky pre mlyn Šaľa", "PROPOSAL", "44300", 40, "2027-01-31"),
+)
+
+
+def seed_demo(instance: BottleCRMInstance) -> dict[str, list[str]]:
+    """Fill a fresh instance with a small realistic customer base and an open pipeline.
+
+    Deal amounts are in EUR: BottleCRM 1.35 offers no CZK among its deal currencies.
+    """
+    from spojka.connectors.bottlecrm.client import BottleCRMClient
+
+    created: dict[str, list[str]] = {"accounts": [], "contacts": [], "opportunities": []}
+    with BottleCRMClient(instance.url, instance.personal_token) as api:
+        for name, city, country, base, dic_prefix, person in DEMO_ACCOUNTS:
+            ico = _ico(base)
+            dic = f"{dic_prefix}{ico}" if dic_prefix == "CZ" else f"{dic_prefix}{ico[:8]}"
+            account_id = api.create(
+                "accounts",
+                {
+                    "name": name,
+                    "city": city,
+                    "country": country,
+                    "custom_fields": {"ico": ico, "dic": dic},
+                },
+            )
+            created["accounts"].append(account_id)
+            first, last, email = person
+            created["contacts"].append(
+                api.create(
+                    "contacts",
+                    {
+                        "first_name": first,
+                        "last_name": last,
+                        "email": email,
+                        "city": city,
+                        "account": account_id,
+                    },
+                )
+            )
+        for index, deal, stage, amount, probability, close in DEMO_DEALS:
+            created["opportunities"].append(
+                api.create(
+                    "opportunities",
+                    {
+                        "name": deal,
+                        "account": created["accounts"][index],
+                        "contacts": [created["contacts"][index]],
+                        "stage": stage,
+                        "amount": amount,
+                        "currency": "EUR",
+                        "probability": probability,
+                        "closed_on": close,
+                    },
+                )
+            )
+    return created
+
+
 def main() -> None:  # pragma: no cover - manual/demo entry point
     started = time.monotonic()
     instance = start()
+    if "--seed" in sys.argv:
+        seed_demo(instance)
     print(
         json.dumps(
             {
