@@ -4,6 +4,7 @@ structured XML (alone, in a zip, or embedded in a PDF) → PDF text layer → OC
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,8 @@ def supplier_key(inv: Invoice) -> str | None:
 
 def _embedded_xml(data: bytes) -> tuple[str, Invoice] | None:
     """Factur-X / ZUGFeRD CII via the factur-x package, else any ISDOC/UBL/CII attachment."""
+    # the package logs a warning for every PDF without Factur-X XML: ordinary here, not news
+    logging.getLogger("factur-x").setLevel(logging.ERROR)
     try:
         from facturx import get_xml_from_pdf
 

@@ -393,8 +393,40 @@ class _Reader:
         for role, seg, end in headers:
             others = [s for r, s, _ in headers if r != role]
             self.party_block(role, seg, end, others)
+        if not any(r == "supplier" for r, _, _ in headers):
+            self.letterhead([s for _, s, _ in headers])
 
-    def party_block(self, role: str, head: Segment, end: int, others: list[Segment]) -> None:
+    def letterhead(self, others: list[Segment]) -> None:
+        """No supplier heading: the supplier is the letterhead, the first block of text at the
+        top of page one that is not the document title, a field or the customer's block."""
+        for line in self.lines[:12]:
+            if line.page != 1:
+                break
+            seg = line.segments[0]
+            if any(o is seg for o in others) or any(
+                abs(o.x0 - seg.x0) < 12 and seg.top > o.top for o in others
+            ):
+                continue
+            if (
+                _TITLE.match(seg.folded.strip())
+                or _starts_header_field(seg)
+                or _party_ids(seg.text)
+                or not re.search(r"[^\W\d_]{2}", seg.text)
+            ):
+                continue
+            # the name opens the block; the rest follows below in the same column
+            self.party_block("supplier", seg, 0, others, confidence=0.75)
+            return
+
+    def party_block(
+        self,
+        role: str,
+        head: Segment,
+        end: int,
+        others: list[Segment],
+        *,
+        confidence: float = 0.85,
+    ) -> None:
         li, _ = self.index[id(head)]
         block: list[Segment] = []
         inline = head.text.strip()[end:].strip(" :")
@@ -436,7 +468,7 @@ class _Reader:
         name_seg: Segment | None = head if inline else None
         if inline:
             party.name = inline
-            infos["name"] = self.info(head, 0.85)
+            infos["name"] = self.info(head, confidence)
         elif text_lines:
             name_seg = text_lines.pop(0)
             party.name = name_seg.text.strip()
@@ -735,6 +767,10 @@ _TABLE_END = re.compile(
 )
 
 
+_TITLE = re.compile(
+    r"(faktura|invoice|tax invoice|rechnung|danovy doklad|proforma|dobropis|credit note"
+    r"|gutschrift)"
+)
 _TOTAL_FIELDS = ("total_without_vat", "total_vat", "total_with_vat", "amount_due")
 
 

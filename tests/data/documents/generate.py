@@ -795,8 +795,33 @@ def layout_sidebar(pg: Page, doc: Doc, rng: random.Random) -> None:
     _totals(pg, doc, w, rng, y)
 
 
+def layout_letterhead(pg: Page, doc: Doc, rng: random.Random) -> None:
+    """No supplier heading: the supplier is the letterhead; the title on the right; header
+    fields in a right-hand column; totals only (no recap)."""
+    w = doc.words or WORDS[doc.lang]
+    lines = _party_lines(doc, doc.supplier, w, rng)
+    pg.text(40, 45, lines[0], bold=True, size=13)
+    for i, line in enumerate(lines[1:]):
+        pg.text(40, 62 + 11 * i, line, size=8)
+    pg.text(555, 45, rng.choice(w["title"]), bold=True, size=16, right=True)
+    pg.text(330, 150, rng.choice(w["customer"]) + ":", bold=True)
+    for i, line in enumerate(_party_lines(doc, doc.customer, w, rng)):
+        pg.text(330, 165 + 12 * i, line)
+    y = 150
+    for label, value in [*_header_pairs(doc, w, rng), ("IBAN", _iban_text(doc, rng))]:
+        pg.text(40, y, f"{label}:", size=8)
+        pg.text(150, y, value, size=8)
+        y += 13
+    y = _items_table(pg, doc, w, rng, max(y, 270) + 12)
+    _totals(pg, doc, w, rng, y)
+
+
 DEV_LAYOUTS = {"classic": layout_classic, "stacked": layout_stacked, "keyvalue": layout_keyvalue}
-HELDOUT_LAYOUTS = {"swapped": layout_swapped, "sidebar": layout_sidebar}
+HELDOUT_LAYOUTS = {
+    "swapped": layout_swapped,
+    "sidebar": layout_sidebar,
+    "letterhead": layout_letterhead,
+}
 
 
 def render_pdf(doc: Doc, layout: str, rng: random.Random) -> bytes:
