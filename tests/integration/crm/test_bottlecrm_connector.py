@@ -248,3 +248,30 @@ def test_reconciliation_finds_a_record_deleted_in_bottlecrm(
     contacts = next(r for r in report if r["stream"] == "contacts")
     assert doomed in contacts["deleted_ids"]
     assert _canonical(sync, "Contact", doomed)["deleted"] is True
+
+
+def test_records_deleted_while_paging_do_not_hide_others(
+    crm: BottleCRMInstance, client: BottleCRMClient
+) -> None:
+    tag = secrets.token_hex(3)
+    for i in range(24):
+        client.create("accounts", {"name": f"Družstvo Horní Dolní {tag} {i:02d}"})
+    connector = BottleCRMConnector({**_config(crm), "page_size": 10})
+    accounts = connector.stream("accounts")
+    before = set(connector.list_ids(accounts))
+
+    first = connector.read_page(accounts, since=None, page_token=None)
+    # Someone deletes three records the first page already showed, and adds two.
+    gone = [r["id"] for r in first.records[:3]]
+    for account_id in gone:
+        client.remove("accounts", account_id)
+    client.create("accounts", {"name": f"Nová firma {tag} A"})
+    client.create("accounts", {"name": f"Nová firma {tag} B"})
+    seen = {r["id"] for r in first.records}
+    token = first.next_token
+    while token is not None:
+        page = connector.read_page(accounts, since=None, page_token=token)
+        seen.update(r["id"] for r in page.records)
+        token = page.next_token
+    assert before - set(gone) <= seen  # nothing that still exists was skipped
+    connector.close()

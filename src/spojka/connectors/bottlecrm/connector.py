@@ -6,6 +6,7 @@ Config::
     token: bcrm_pat_…                   # a personal access token (resolved from the secret store)
     webhook_secret: whsec_…             # the endpoint's secret, for verify_webhook
     page_size: 100                      # optional
+    page_overlap: 5                     # optional, rows re-read from the previous page
     webhook_tolerance_s: 300            # optional, accepted signature age
 
 Reading: BottleCRM has no "changed since" filter, so every stream is a full listing (the
@@ -44,6 +45,8 @@ from spojka.connectors.bottlecrm.client import DEFAULT_PAGE_SIZE, BottleCRMClien
 from spojka.connectors.bottlecrm.webhooks import EVENT_STREAMS, verify_delivery
 from spojka.core.errors import ConfigError, NotFoundError, PermanentError, ValidationError
 
+#: Rows each listing page re-reads of the previous one (see read_page).
+PAGE_OVERLAP = 5
 MARKER = re.compile(r"\s*\[spojka:([0-9a-f]{20})\]\s*$")
 
 STREAMS: tuple[Stream, ...] = (
@@ -346,6 +349,7 @@ class BottleCRMConnector(Connector):
         if client is None and (not url or not token):
             raise ConfigError("bottlecrm connection needs `url` and `token` (a bcrm_pat_ token)")
         self.page_size = int(self.config.get("page_size", DEFAULT_PAGE_SIZE))
+        self.page_overlap = int(self.config.get("page_overlap", PAGE_OVERLAP))
         self.client = client or BottleCRMClient(
             str(url), str(token), timeout=float(self.config.get("timeout", 30.0))
         )
@@ -367,7 +371,11 @@ class BottleCRMConnector(Connector):
         rows, more = self.client.list_page(stream.name, part=part, offset=offset, limit=limit)
         records = [normalise(stream.name, row) for row in rows]
         if more:
-            return Page(records, next_token=f"{part}:{offset + len(rows)}")
+            # Pages overlap: a record deleted meanwhile on an earlier page shifts the rest
+            # up, and without overlap the next page would skip one. Repeats are harmless
+            # (the engine drops unchanged records); progress is still at least one row.
+            step = max(1, len(rows) - min(self.page_overlap, limit // 2))
+            return Page(records, next_token=f"{part}:{offset + step}")
         if part + 1 < self.client.parts(stream.name):
             return Page(records, next_token=f"{part + 1}:0")
         return Page(records)
@@ -377,9 +385,17 @@ class BottleCRMConnector(Connector):
         return normalise(stream, self.client.fetch(stream, record_id))
 
     def list_ids(self, stream: Stream) -> Iterable[str]:
+        """Every id, read with overlapping pages: a missed id would look like a delete."""
         if stream.name not in READABLE:
             return []
-        return [str(row["id"]) for row in self.client.iter_all(stream.name)]
+        seen: dict[str, None] = {}
+        token: str | None = None
+        while True:
+            page = self.read_page(stream, since=None, page_token=token)
+            seen.update((str(r["id"]), None) for r in page.records)
+            if page.next_token is None:
+                return list(seen)
+            token = page.next_token
 
     # -- writing -------------------------------------------------------------------
     def write(
