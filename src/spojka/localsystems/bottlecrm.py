@@ -307,6 +307,9 @@ def ensure_golden() -> Golden:
     with _locked(home() / "golden.lock"):
         if (folder / "golden.json").exists():
             return _read_golden(folder)
+        # Left behind by a build that was killed: nobody else builds while we hold the lock.
+        for stale in home().glob("golden-build-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         started = time.monotonic()
         build = Path(tempfile.mkdtemp(prefix="golden-build-", dir=home()))
         try:
