@@ -142,6 +142,7 @@ class SyncEngine:
         self._runtimes: dict[str, ConnectionRuntime] = {}
         self._policy: rules.OwnershipPolicy | None = None
         self._subscribers: dict[str, list[tuple[str, StreamMapping]]] | None = None
+        self._delivered: dict[str, DeliveryReport] = {}
 
     # -- configuration ---------------------------------------------------------------
     def reload(self) -> None:
@@ -269,7 +270,7 @@ class SyncEngine:
             report.stats.add(stats)
             if deliver_each_page and stats.deliveries:
                 for target in {c for c, _ in self.subscribers(sm.entity)} - {runtime.name}:
-                    self.deliver(target, until_idle=False)
+                    self._remember(self.deliver(target, until_idle=False))
             if done:
                 break
         report.seconds = time.perf_counter() - started
@@ -852,203 +853,247 @@ class SyncEngine:
                         break
                     time.sleep(min(max(0.0, wake - time.time()), 5.0))
                     continue
-            for row in due:
-                self._deliver_one(runtime, row, report)
-            runtime.connector.flush()
+            self._deliver_batch(runtime, due, report)
         self._refresh_gauges(name)
         return report
 
-    def _deliver_one(self, runtime: ConnectionRuntime, row: Any, report: DeliveryReport) -> None:
+    def _deliver_batch(
+        self, runtime: ConnectionRuntime, due: Sequence[Any], report: DeliveryReport
+    ) -> None:
+        """Write a batch to the target, then record all outcomes in one transaction.
+
+        A crash between the writes and the commit repeats the writes with the same
+        idempotency keys, which the target answers without creating anything again.
+        """
         name = runtime.name
-        sm = runtime.mapping.for_stream(row.stream) if runtime.mapping else None
+        cids = list({row.canonical_id for row in due})
+        records: dict[str, Any] = {}
+        links: dict[str, Any] = {}
+        held: set[str] = set()  # records in an open conflict with this very target
         with self.db.connect() as conn:
-            record = conn.execute(
-                sa.select(RECORD.c.data, RECORD.c.version, RECORD.c.deleted).where(
-                    RECORD.c.canonical_id == row.canonical_id
+            rec: Any
+            link: Any
+            for part in chunks(cids):
+                for rec in conn.execute(
+                    sa.select(RECORD.c.canonical_id, RECORD.c.data, RECORD.c.version).where(
+                        RECORD.c.canonical_id.in_(part)
+                    )
+                ):
+                    records[rec.canonical_id] = rec
+                for link in conn.execute(
+                    sa.select(LINK).where(LINK.c.canonical_id.in_(part), LINK.c.system == name)
+                ):
+                    links[link.canonical_id] = link
+                held.update(
+                    conn.execute(
+                        sa.select(CONFLICT.c.canonical_id).where(
+                            CONFLICT.c.canonical_id.in_(part),
+                            CONFLICT.c.status == "open",
+                            CONFLICT.c.incoming_system == name,
+                        )
+                    ).scalars()
                 )
-            ).first()
-            link = conn.execute(
-                sa.select(LINK).where(
-                    LINK.c.canonical_id == row.canonical_id,
-                    LINK.c.system == name,
-                    LINK.c.entity == row.entity,
+        # outcomes, applied together at the end
+        written: dict[str, dict[str, Any]] = {}  # canonical id -> link values
+        done_ids: list[int] = []
+        held_ids: list[int] = []
+        retries: list[dict[str, Any]] = []
+        dead: list[tuple[Any, Any, SpojkaError, str | None, int]] = []
+        for row in due:
+            sm = runtime.mapping.for_stream(row.stream) if runtime.mapping else None
+            record = records.get(row.canonical_id)
+            link = links.get(row.canonical_id)
+            known = written.get(row.canonical_id)
+            synced = known["synced_version"] if known else (link.synced_version if link else 0)
+            if row.canonical_id in held:
+                # never overwrite the target's side of an open conflict; the resolution
+                # queues a fresh write
+                held_ids.append(row.id)
+                report.skipped += 1
+                continue
+            if record is None or sm is None or (synced or 0) >= record.version:
+                # the target already holds this version (it was the source, or got it before)
+                done_ids.append(row.id)
+                report.skipped += 1
+                continue
+            data = json.loads(record.data)
+            try:
+                target = sm.to_target(data)
+            except RecordError as exc:
+                dead.append((row, data, exc, None, row.attempts + 1))
+                continue
+            target_hash = rules.content_hash(target)
+            external_id = known["external_id"] if known else (link.external_id if link else None)
+            last_hash = known["written_hash"] if known else (link.written_hash if link else None)
+            if external_id is not None and last_hash == target_hash:
+                written[row.canonical_id] = dict(
+                    external_id=external_id,
+                    written_hash=target_hash,
+                    written_version=known["written_version"] if known else link.written_version,
+                    synced_version=record.version,
+                    entity=row.entity,
                 )
-            ).first()
-        if record is None or sm is None:
-            self._finish(row, "done", None)
-            report.skipped += 1
-            return
-        if link is not None and (link.synced_version or 0) >= record.version:
-            # the target already holds this version (it was the source, or got it before)
-            self._finish(row, "done", None)
-            report.skipped += 1
-            return
-        data = json.loads(record.data)
-        try:
-            target = sm.to_target(data)
-        except RecordError as exc:
-            self._dead(runtime, row, data, exc, response=None)
-            report.dead_lettered += 1
-            return
-        target_hash = rules.content_hash(target)
-        if link is not None and link.written_hash == target_hash:
-            self._link_written(
-                row, link.external_id, link.written_version, target_hash, record.version
+                done_ids.append(row.id)
+                report.skipped += 1
+                continue
+            stream = runtime.connector.stream(row.stream)
+            try:
+                self._rate_limit(runtime)
+                with tracing.trace_context(row.trace_id):
+                    result = runtime.connector.write(
+                        stream,
+                        target,
+                        external_id=external_id,
+                        idempotency_key=row.idempotency_key,
+                    )
+            except TransientError as exc:
+                attempts = row.attempts + 1
+                metrics.RETRIES.labels(name).inc()
+                if attempts >= runtime.settings.max_attempts:
+                    dead.append((row, target, exc, _response_of(exc), attempts))
+                    continue
+                delay = rules.backoff_delay(
+                    attempts,
+                    base_s=runtime.settings.retry_base_s,
+                    cap_s=runtime.settings.retry_cap_s,
+                    retry_after=exc.retry_after,
+                    max_retry_after_s=runtime.settings.max_retry_after_s,
+                    rand=self.rand,
+                )
+                retries.append(
+                    dict(
+                        b_id=row.id,
+                        b_attempts=attempts,
+                        b_next=time.time() + delay,
+                        b_error=exc.message[:2000],
+                    )
+                )
+                report.retried += 1
+                continue
+            except SpojkaError as exc:
+                dead.append((row, target, exc, _response_of(exc), row.attempts + 1))
+                continue
+            except Exception as exc:  # a connector bug must not block the stream
+                wrapped = SpojkaError(f"{type(exc).__name__}: {exc}")
+                dead.append((row, target, wrapped, None, row.attempts + 1))
+                continue
+            written[row.canonical_id] = dict(
+                external_id=result.external_id,
+                written_hash=target_hash,
+                written_version=result.version,
+                synced_version=record.version,
+                entity=row.entity,
             )
-            report.skipped += 1
-            return
-        stream = runtime.connector.stream(row.stream)
-        try:
-            self._rate_limit(runtime)
-            with tracing.trace_context(row.trace_id):
-                result = runtime.connector.write(
-                    stream,
-                    target,
-                    external_id=link.external_id if link is not None else None,
-                    idempotency_key=row.idempotency_key,
+            done_ids.append(row.id)
+            report.delivered += 1
+            metrics.DELIVERIES.labels(name, "delivered").inc()
+        runtime.connector.flush()
+        self._record_outcomes(runtime, links, written, done_ids, retries, dead, held_ids)
+        report.dead_lettered += len(dead)
+
+    def _record_outcomes(
+        self,
+        runtime: ConnectionRuntime,
+        links: Mapping[str, Any],
+        written: Mapping[str, dict[str, Any]],
+        done_ids: list[int],
+        retries: list[dict[str, Any]],
+        dead: list[tuple[Any, Any, SpojkaError, str | None, int]],
+        held_ids: list[int],
+    ) -> None:
+        now = utcnow()
+        name = runtime.name
+        with self.db.begin() as conn:
+            for cid, values in written.items():
+                link = links.get(cid)
+                if link is not None and link.external_id == values["external_id"]:
+                    conn.execute(
+                        LINK.update()
+                        .where(LINK.c.id == link.id)
+                        .values(
+                            written_version=values["written_version"],
+                            written_hash=values["written_hash"],
+                            synced_version=values["synced_version"],
+                            updated_at=now,
+                        )
+                    )
+                    continue
+                conn.execute(
+                    LINK.insert().values(
+                        system=name,
+                        entity=values["entity"],
+                        external_id=values["external_id"],
+                        canonical_id=cid,
+                        written_version=values["written_version"],
+                        written_hash=values["written_hash"],
+                        synced_version=values["synced_version"],
+                        updated_at=now,
+                    )
                 )
-        except TransientError as exc:
-            attempts = row.attempts + 1
-            metrics.RETRIES.labels(name).inc()
-            if attempts >= runtime.settings.max_attempts:
-                self._dead(runtime, row, target, exc, response=_response_of(exc), attempts=attempts)
-                report.dead_lettered += 1
-                return
-            delay = rules.backoff_delay(
-                attempts,
-                base_s=runtime.settings.retry_base_s,
-                cap_s=runtime.settings.retry_cap_s,
-                retry_after=exc.retry_after,
-                max_retry_after_s=runtime.settings.max_retry_after_s,
-                rand=self.rand,
-            )
-            with self.db.begin() as conn:
+            for part in chunks(done_ids):
+                conn.execute(
+                    DELIVERY.update()
+                    .where(DELIVERY.c.id.in_(part))
+                    .values(status="done", updated_at=now)
+                )
+            for part in chunks(held_ids):
+                conn.execute(
+                    DELIVERY.update()
+                    .where(DELIVERY.c.id.in_(part))
+                    .values(status="held", updated_at=now)
+                )
+            if retries:
+                conn.execute(
+                    DELIVERY.update()
+                    .where(DELIVERY.c.id == sa.bindparam("b_id"))
+                    .values(
+                        attempts=sa.bindparam("b_attempts"),
+                        next_attempt_at=sa.bindparam("b_next"),
+                        last_error=sa.bindparam("b_error"),
+                        updated_at=now,
+                    ),
+                    retries,
+                )
+            for row, payload, exc, response, attempts in dead:
+                conn.execute(
+                    DLQ.insert().values(
+                        connection=name,
+                        stream=row.stream,
+                        entity=row.entity,
+                        direction="outbound",
+                        canonical_id=row.canonical_id,
+                        delivery_id=row.id,
+                        idempotency_key=row.idempotency_key,
+                        payload=_dumps(payload),
+                        response=response,
+                        error=exc.message[:4000],
+                        error_class=type(exc).__name__,
+                        mapping_version=runtime.mapping_label,
+                        attempts=attempts,
+                        trace_id=row.trace_id,
+                        status="open",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
                 conn.execute(
                     DELIVERY.update()
                     .where(DELIVERY.c.id == row.id)
                     .values(
+                        status="dead",
                         attempts=attempts,
-                        next_attempt_at=time.time() + delay,
                         last_error=exc.message[:2000],
-                        updated_at=utcnow(),
-                    )
-                )
-            report.retried += 1
-            return
-        except SpojkaError as exc:
-            self._dead(runtime, row, target, exc, response=_response_of(exc))
-            report.dead_lettered += 1
-            return
-        except Exception as exc:  # an unexpected bug in a connector must not block the stream
-            wrapped = SpojkaError(f"{type(exc).__name__}: {exc}")
-            self._dead(runtime, row, target, wrapped, response=None)
-            report.dead_lettered += 1
-            return
-        self._link_written(row, result.external_id, result.version, target_hash, record.version)
-        metrics.DELIVERIES.labels(name, "delivered").inc()
-        report.delivered += 1
-
-    def _link_written(
-        self, row: Any, external_id: str, version: str | None, target_hash: str, synced: int
-    ) -> None:
-        now = utcnow()
-        with self.db.begin() as conn:
-            existing = conn.execute(
-                sa.select(LINK.c.id).where(
-                    LINK.c.system == row.connection,
-                    LINK.c.entity == row.entity,
-                    LINK.c.external_id == external_id,
-                )
-            ).first()
-            if existing is None:
-                conn.execute(
-                    LINK.insert().values(
-                        system=row.connection,
-                        entity=row.entity,
-                        external_id=external_id,
-                        canonical_id=row.canonical_id,
-                        written_version=version,
-                        written_hash=target_hash,
-                        synced_version=synced,
                         updated_at=now,
                     )
                 )
-            else:
-                conn.execute(
-                    LINK.update()
-                    .where(LINK.c.id == existing.id)
-                    .values(
-                        written_version=version,
-                        written_hash=target_hash,
-                        synced_version=synced,
-                        updated_at=now,
-                    )
-                )
-            conn.execute(
-                DELIVERY.update()
-                .where(DELIVERY.c.id == row.id)
-                .values(status="done", updated_at=now)
-            )
-
-    def _finish(self, row: Any, status: str, error: str | None) -> None:
-        with self.db.begin() as conn:
-            conn.execute(
-                DELIVERY.update()
-                .where(DELIVERY.c.id == row.id)
-                .values(status=status, last_error=error, updated_at=utcnow())
-            )
-
-    def _dead(
-        self,
-        runtime: ConnectionRuntime,
-        row: Any,
-        payload: Any,
-        exc: SpojkaError,
-        *,
-        response: str | None,
-        attempts: int | None = None,
-    ) -> None:
-        now = utcnow()
-        with self.db.begin() as conn:
-            conn.execute(
-                DLQ.insert().values(
-                    connection=runtime.name,
+                metrics.ERRORS.labels(name, row.stream, "delivery").inc()
+                metrics.DELIVERIES.labels(name, "dead_lettered").inc()
+                log.warning(
+                    "sync.dead_letter",
+                    connection=name,
                     stream=row.stream,
-                    entity=row.entity,
-                    direction="outbound",
-                    canonical_id=row.canonical_id,
-                    delivery_id=row.id,
-                    idempotency_key=row.idempotency_key,
-                    payload=_dumps(payload),
-                    response=response,
-                    error=exc.message[:4000],
                     error_class=type(exc).__name__,
-                    mapping_version=runtime.mapping_label,
-                    attempts=attempts if attempts is not None else row.attempts + 1,
-                    trace_id=row.trace_id,
-                    status="open",
-                    created_at=now,
-                    updated_at=now,
                 )
-            )
-            conn.execute(
-                DELIVERY.update()
-                .where(DELIVERY.c.id == row.id)
-                .values(
-                    status="dead",
-                    attempts=attempts if attempts is not None else row.attempts + 1,
-                    last_error=exc.message[:2000],
-                    updated_at=now,
-                )
-            )
-        metrics.ERRORS.labels(runtime.name, row.stream, "delivery").inc()
-        metrics.DELIVERIES.labels(runtime.name, "dead_lettered").inc()
-        log.warning(
-            "sync.dead_letter",
-            connection=runtime.name,
-            stream=row.stream,
-            error_class=type(exc).__name__,
-        )
 
     def _rate_limit(self, runtime: ConnectionRuntime) -> None:
         """Token bucket in the database: every worker on every host shares one budget."""
@@ -1085,6 +1130,14 @@ class SyncEngine:
                 wait = (1 - tokens) / rate
             time.sleep(wait)
 
+    def _remember(self, report: DeliveryReport) -> None:
+        """Sum delivery reports of one run per target (pages deliver as they go)."""
+        total = self._delivered.setdefault(report.connection, DeliveryReport(report.connection))
+        total.delivered += report.delivered
+        total.skipped += report.skipped
+        total.retried += report.retried
+        total.dead_lettered += report.dead_lettered
+
     def _refresh_gauges(self, name: str) -> None:
         with self.db.connect() as conn:
             depth = (
@@ -1106,7 +1159,10 @@ class SyncEngine:
             runtime = self.runtime(name)
             for sm in runtime.mapping.streams.values() if runtime.mapping else []:
                 targets |= {c for c, _ in self.subscribers(sm.entity)} - {name}
-            deliveries = [self.deliver(t) for t in sorted(targets)]
+            for target in sorted(targets):
+                self._remember(self.deliver(target))
+            deliveries = list(self._delivered.values())
+            self._delivered = {}
             # the source itself may have pending writes (e.g. resolved conflicts)
             own = (
                 self.deliver(name)

@@ -70,7 +70,10 @@ def receive(
     stored = 0
     with engine.db.begin() as conn:
         for row in rows:
-            stored += conn.execute(insert_ignore(conn, WEBHOOK).values(**row)).rowcount or 0
+            inserted = conn.execute(
+                insert_ignore(conn, WEBHOOK).values(**row).returning(WEBHOOK.c.id)
+            )
+            stored += len(inserted.all())
     metrics.WEBHOOKS.labels(connection, "stored").inc(stored)
     metrics.WEBHOOKS.labels(connection, "duplicate").inc(len(rows) - stored)
     return Receipt(stored=stored, duplicates=len(rows) - stored)
