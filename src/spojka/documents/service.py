@@ -110,7 +110,14 @@ def check_invoice(
     return failures
 
 
-def add_document(*, session: Session, data_dir: Path, path: Path, actor: str = "cli") -> AddResult:
+def add_document(
+    *,
+    session: Session,
+    data_dir: Path,
+    path: Path,
+    actor: str = "cli",
+    filename: str | None = None,
+) -> AddResult:
     """Store a file once by content hash, read it, and record its first version.
 
     The same bytes again return the stored document (new_file=False). Different bytes with the
@@ -133,12 +140,12 @@ def add_document(*, session: Session, data_dir: Path, path: Path, actor: str = "
     if not target.exists():
         shutil.copyfile(path, target)
     extraction = extract_file(target, hints_for=lambda key: hints_for(session=session, key=key))
-    extraction.file = str(path)
+    extraction.file = filename or str(path)
     invoice = extraction.invoice
     duplicate = find_duplicate(session=session, invoice=invoice)
     doc = StoredDocument(
         content_hash=digest,
-        filename=path.name,
+        filename=filename or path.name,
         stored_path=str(target),
         size_bytes=len(data),
         read_path=extraction.source,
