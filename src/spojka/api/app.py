@@ -19,6 +19,7 @@ from spojka.api.auth import READ, Principal, get_app, require
 from spojka.api.middleware import RequestContextMiddleware
 from spojka.bootstrap import Spojka
 from spojka.core import telemetry
+from spojka.flows.router import router as flows_router
 from spojka.governance.router import router as governance_router
 from spojka.runtime import engine
 from spojka.runtime.router import router as runtime_router
@@ -43,6 +44,7 @@ def get_status(request: Request, principal: Principal = require(READ)) -> dict[s
 
 # Domains add (prefix, router) pairs here; every route in them must carry a RoleGuard.
 API_ROUTERS: list[APIRouter] = [status_router, governance_router, runtime_router]
+API_ROUTERS.append(flows_router)
 
 
 def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:

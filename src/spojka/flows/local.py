@@ -1,0 +1,266 @@
+"""The handoff story on local real systems: BottleCRM, Tryton, Redmine and a mail server.
+
+Used by the integration tests, ``make demo`` and ``bench/flows_handoff.py``: starts the
+systems from their golden snapshots (the first run installs them: minutes), points the flows
+configuration at them, serves Spojka's API (with the in-process flow worker) on a free port,
+and registers that API as BottleCRM's webhook target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from spojka.bootstrap import Spojka
+from spojka.connectors.bottlecrm.client import BottleCRMClient
+from spojka.connectors.redmine.client import RedmineClient
+from spojka.connectors.tryton.client import TrytonClient
+from spojka.flows import config as flows_config
+from spojka.flows import systems
+from spojka.localsystems import bottlecrm, redmine, tryton
+from spojka.localsystems.common import free_port, wait_for_http
+from spojka.localsystems.mail import LocalMailServer
+
+
+@dataclass
+class LocalStack:
+    app: Spojka
+    crm: bottlecrm.BottleCRMInstance
+    pm: redmine.RedmineServer
+    erp: tryton.TrytonServer
+    mail: LocalMailServer
+    api_url: str
+    webhook_secret: str
+    timings: dict[str, float] = field(default_factory=dict)
+    _server: Any = None
+    _thread: threading.Thread | None = None
+
+    def crm_client(self) -> BottleCRMClient:
+        return BottleCRMClient(self.crm.url, self.crm.personal_token)
+
+    def redmine_client(self) -> RedmineClient:
+        return RedmineClient(self.pm.url, self.pm.api_key)
+
+    def tryton_client(self) -> TrytonClient:
+        return TrytonClient(self.erp.url, self.erp.database, self.erp.user, self.erp.password)
+
+
+def configure(
+    app: Spojka,
+    *,
+    crm: bottlecrm.BottleCRMInstance,
+    pm: redmine.RedmineServer,
+    erp: tryton.TrytonServer,
+    mail: LocalMailServer,
+    webhook_secret: str,
+    crm_side: str = "bottlecrm",
+    overrides: dict[str, Any] | None = None,
+) -> None:
+    """Store the credentials as secrets and write ``flows.yaml`` pointing at the systems."""
+    with app.sessions() as session:
+        app.secrets.put(session, "bottlecrm-token", crm.personal_token)
+        app.secrets.put(session, "bottlecrm-webhook", webhook_secret)
+        app.secrets.put(session, "redmine-key", pm.api_key)
+        app.secrets.put(session, "tryton-password", erp.password)
+        session.commit()
+    override: dict[str, Any] = {
+        "systems": {
+            "crm": crm_side,
+            "bottlecrm": {
+                "url": crm.url,
+                "token": "db:bottlecrm-token",
+                "webhook_secret": "db:bottlecrm-webhook",
+            },
+            "redmine": {"url": pm.url, "token": "db:redmine-key"},
+            "tryton": {
+                "url": erp.url,
+                "database": erp.database,
+                "user": erp.user,
+                "password": "db:tryton-password",
+            },
+            "smtp": {"host": "127.0.0.1", "port": mail.smtp_port},
+        }
+    }
+    if overrides:
+        override = flows_config.merge(override, overrides)
+    os.environ.pop(flows_config.CONFIG_ENV, None)
+    flows_config.write(app.settings.data_dir, override)
+    systems.reset_clients()
+
+
+def serve_api(app: Spojka) -> tuple[str, Any, threading.Thread]:
+    """Spojka's API with the in-process flow worker, under uvicorn in a thread."""
+    from spojka.api.app import create_app
+    from spojka.runtime import engine
+
+    # The runtime is launched here, outside uvicorn's event loop: DBOS refuses to register
+    # queues from inside a running loop (create_app's with_runtime path trips on that).
+    engine.launch(app.settings, executor_id="flows-local")
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(app, with_runtime=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, name="spojka-api", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/ready", timeout=60)
+    return url, server, thread
+
+
+@contextmanager
+def local_stack(app: Spojka, *, crm_side: str = "bottlecrm") -> Iterator[LocalStack]:
+    """Start everything (systems in parallel threads), yield, and stop everything."""
+    started = time.monotonic()
+    results: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str, fn: Any) -> None:
+        t0 = time.monotonic()
+        try:
+            results[name] = fn()
+        except BaseException as exc:
+            errors.append(exc)
+        results[f"{name}_s"] = round(time.monotonic() - t0, 1)
+
+    threads = [
+        threading.Thread(target=run, args=(n, f))
+        for n, f in (
+            ("crm", bottlecrm.start),
+            ("pm", redmine.start),
+            ("erp", tryton.start),
+            ("mail", lambda: LocalMailServer().start()),
+        )
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        if errors:
+            raise errors[0]
+        secret = "whsec_" + secrets.token_hex(16)
+        configure(
+            app,
+            crm=results["crm"],
+            pm=results["pm"],
+            erp=results["erp"],
+            mail=results["mail"],
+            webhook_secret=secret,
+            crm_side=crm_side,
+        )
+        api_url, server, thread = serve_api(app)
+        # BottleCRM generates its own secret per endpoint: store that one.
+        _id, real_secret = results["crm"].register_webhook(
+            f"{api_url}/api/v1/webhooks/flows/bottlecrm", ["deal.won"], description="spojka flows"
+        )
+        with app.sessions() as session:
+            app.secrets.put(session, "bottlecrm-webhook", real_secret)
+            session.commit()
+        stack = LocalStack(
+            app=app,
+            crm=results["crm"],
+            pm=results["pm"],
+            erp=results["erp"],
+            mail=results["mail"],
+            api_url=api_url,
+            webhook_secret=real_secret,
+            timings={
+                "systems_start_s": round(time.monotonic() - started, 1),
+                **{k: v for k, v in results.items() if k.endswith("_s")},
+            },
+            _server=server,
+            _thread=thread,
+        )
+        yield stack
+    finally:
+        server_obj = locals().get("server")
+        if server_obj is not None:
+            server_obj.should_exit = True
+            api_thread = locals().get("thread")
+            if isinstance(api_thread, threading.Thread):
+                api_thread.join(timeout=15)
+        systems.reset_clients()
+        from spojka.runtime import engine
+
+        engine.shutdown()
+        for name in ("crm", "pm", "erp", "mail"):
+            system = results.get(name)
+            if system is not None:
+                # Stopping is best effort; the run folders are temporary.
+                with contextlib.suppress(Exception):
+                    system.stop()
+
+
+def czech_deal(
+    client: BottleCRMClient,
+    *,
+    suffix: str,
+    ico: str = "25596641",
+    dic: str = "CZ25596641",
+    amount: str = "240000",
+    currency: str = "EUR",
+    start: str = "2027-01-04",
+    with_contact: bool = True,
+    name: str = "Implementace ERP – Vysočina",
+) -> str:
+    """A realistic open deal in BottleCRM (account with IČO/DIČ in its notes, contact, lines)."""
+    account = client.create(
+        "accounts",
+        {
+            "name": f"Strojírny Vysočina s.r.o. {suffix}",
+            "city": "Jihlava",
+            "description": f"IČO: {ico}\nDIČ: {dic}\nOdběratel strojních dílů",
+        },
+    )
+    contacts: list[str] = []
+    if with_contact:
+        contacts.append(
+            client.create(
+                "contacts",
+                {
+                    "first_name": "Zdeněk",
+                    "last_name": "Šťastný",
+                    "email": f"zdenek.stastny.{suffix}@vysocina-stroje.cz",
+                    "account": account,
+                },
+            )
+        )
+    deal = client.create(
+        "opportunities",
+        {
+            "name": f"{name} {suffix}",
+            "account": account,
+            "amount": amount,
+            "currency": currency,
+            "stage": "PROSPECTING",
+            "probability": 60,
+            "closed_on": "2026-12-31",
+            "opportunity_type": "NEW_BUSINESS",
+            "description": f"Zahájení: {start}",
+            "contacts": contacts,
+        },
+    )
+    client.post(
+        f"/api/opportunities/{deal}/line-items/",
+        {"name": "Implementace ERP", "quantity": "120", "unit_price": "2000"},
+    )
+    return deal
+
+
+def win(client: BottleCRMClient, deal_id: str) -> None:
+    client.update("opportunities", deal_id, {"stage": "CLOSED_WON"})

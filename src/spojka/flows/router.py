@@ -1,0 +1,57 @@
+"""API of the quote-to-cash flows.
+
+``POST /api/v1/webhooks/flows/bottlecrm`` is BottleCRM's webhook target: authenticated by its
+HMAC signature (not a token), it queues the handoff of a won deal durably and answers 202.
+Every other route carries a role guard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from spojka.api.auth import OPERATE, Principal, get_app, require
+from spojka.connectors.bottlecrm.webhooks import verify_delivery
+from spojka.core.errors import ConfigError
+from spojka.flows import handoff, systems
+
+router = APIRouter(tags=["flows"])
+
+
+def _secret() -> str:
+    cfg = systems.config()
+    ref = cfg.systems.bottlecrm
+    if ref is None or not ref.webhook_secret:
+        raise ConfigError("flows configuration: systems.bottlecrm.webhook_secret is not set")
+    return systems.resolve(ref.webhook_secret, "systems.bottlecrm.webhook_secret")
+
+
+def receive_deal_event(headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    event = verify_delivery(_secret(), headers, body)
+    if event.event != "deal.won" or not event.record_id:
+        return {"event": event.event, "started": None}
+    workflow = handoff.start(
+        "bottlecrm",
+        event.record_id,
+        won_at=float(event.signed_at),
+        name=str(event.data.get("name") or event.record_id),
+    )
+    return {"event": event.event, "started": workflow}
+
+
+@router.post("/webhooks/flows/bottlecrm", status_code=status.HTTP_202_ACCEPTED)
+async def bottlecrm_deal_webhook(request: Request) -> dict[str, Any]:
+    """A signed BottleCRM delivery; ``deal.won`` queues the handoff (once per deal)."""
+    body = await request.body()
+    return await run_in_threadpool(receive_deal_event, dict(request.headers), body)
+
+
+@router.post("/flows/handoffs/poll-tryton")
+def poll_tryton(
+    request: Request, since_hours: float | None = None, principal: Principal = require(OPERATE)
+) -> dict[str, Any]:
+    """Queue handoffs for won Tryton opportunities (Tryton has no webhooks)."""
+    get_app(request)
+    return {"started": handoff.poll_tryton_won(since_hours)}
