@@ -246,3 +246,39 @@ def correct(
                 f"  learned for supplier {h.supplier_key}: "
                 f"{h.field} {h.kind} {h.value!r} (v{h.version})"
             )
+
+
+@app.command("hints")
+def hints(
+    supplier: str = typer.Argument(..., help="Supplier IČO (or VAT id when it has no IČO)"),
+    history: bool = typer.Option(False, "--history", help="Also show replaced versions"),
+) -> None:
+    """What people taught about one supplier's invoices (newest version per field is used).
+
+    Example: spojka documents hints 25097563 --history
+    """
+    import sqlalchemy as sa
+
+    from spojka.cli.context import instance
+    from spojka.documents.models import SupplierHint
+
+    spojka = instance()
+    with spojka.sessions() as session:
+        query = sa.select(SupplierHint).where(SupplierHint.supplier_key == supplier)
+        if not history:
+            query = query.where(SupplierHint.active.is_(True))
+        rows = list(session.scalars(query.order_by(SupplierHint.field, SupplierHint.version)))
+    table = Table(title=f"hints for supplier {supplier}")
+    for column in ("field", "version", "kind", "value", "active", "by", "document"):
+        table.add_column(column)
+    for h in rows:
+        table.add_row(
+            h.field,
+            str(h.version),
+            h.kind,
+            h.value,
+            "yes" if h.active else "no",
+            h.actor,
+            str(h.document_id or ""),
+        )
+    _console().print(table)

@@ -35,3 +35,13 @@ def test_add_stores_once_and_flags_the_same_invoice_in_another_file(
     again = runner.invoke(app, ["documents", "add", str(a)], env=env)
     assert again.exit_code == 0, again.output
     assert "already stored as document 1" in again.stdout
+    fix = runner.invoke(
+        app,
+        ["documents", "correct", "1", "supplier.name=Stavebniny Ďurčo, s.r.o.", "--actor", "jana"],
+        env=env,
+    )
+    assert fix.exit_code == 0, fix.output
+    assert "version 2 saved" in fix.stdout and "learned for supplier" in fix.stdout
+    shown = runner.invoke(app, ["documents", "hints", doc.supplier.ico], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "Stavebniny Ďurčo, s.r.o." in shown.stdout and "jana" in shown.stdout
