@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spojka.core.errors import ConfigError
+from spojka.core.errors import ConfigError, TransientError
 from spojka.localsystems.common import (
     ManagedProcess,
     cache_dir,
@@ -160,12 +160,23 @@ def ensure_installed() -> None:
         started = time.monotonic()
         env = _env()
         prefix = [] if os.geteuid() == 0 else ["sudo", "-E"]
-        run_checked([*prefix, "apt-get", "update"], env=env)
-        run_checked(
-            [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *APT_PACKAGES],
-            env=env,
-        )
+        # Other fixtures (mail, OCR…) may run apt-get at the same moment: wait for its lock.
+        apt = [*prefix, "apt-get", "-o", "DPkg::Lock::Timeout=900"]
+        _apt_with_retry([*apt, "update"], env)
+        _apt_with_retry([*apt, "install", "-y", "--no-install-recommends", *APT_PACKAGES], env)
         (home() / "install-seconds.txt").write_text(f"{time.monotonic() - started:.1f}\n")
+
+
+def _apt_with_retry(argv: list[str], env: dict[str, str], attempts: int = 5) -> None:
+    """apt-get, retried while another apt/dpkg process holds a lock it does not wait for."""
+    for attempt in range(1, attempts + 1):
+        try:
+            run_checked(argv, env=env)
+            return
+        except TransientError as exc:
+            if "Could not get lock" not in exc.message or attempt == attempts:
+                raise
+            time.sleep(10 * attempt)
 
 
 def _fingerprint() -> str:
