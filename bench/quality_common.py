@@ -113,8 +113,14 @@ def splink_dedupe(
     logging.getLogger("splink").setLevel(logging.ERROR)
     started = time.perf_counter()
     if kind == "febrl":
-        columns = ["given_name", "surname", "date_of_birth", "soc_sec_id", "street_number",
-                   "postcode"]  # fmt: skip
+        columns = [
+            "given_name",
+            "surname",
+            "date_of_birth",
+            "soc_sec_id",
+            "street_number",
+            "postcode",
+        ]
         frame = _frame(rows, columns, id_column)
         blocking = [
             block_on("soc_sec_id"),
@@ -172,7 +178,7 @@ def splink_dedupe(
             cl.ExactMatch("zip").configure(term_frequency_adjustments=True),
         ]
         deterministic = [block_on("email"), block_on("first_name", "last_name", "birth_date")]
-        em_rules = [block_on("birth_date"), block_on("zip")]
+        em_rules = [block_on("birth_date"), block_on("last_name", "zip")]
     else:  # companies
         columns = ["name", "ico", "dic", "email", "phone", "web", "street", "city", "zip"]
         frame = _frame(rows, columns, id_column)
@@ -198,7 +204,7 @@ def splink_dedupe(
             cl.ExactMatch("zip").configure(term_frequency_adjustments=True),
         ]
         deterministic = [block_on("ico"), block_on("name", "zip")]
-        em_rules = [block_on("ico"), block_on("zip")]
+        em_rules = [block_on("ico"), block_on("name")]
 
     con = duckdb.connect()
     db_api = DuckDBAPI(connection=con)

@@ -45,10 +45,15 @@ def main() -> None:
     args = parser.parse_args()
 
     datasets: list[tuple[str, str, str, str, list[dict[str, str]]]] = [
-        ("companies_cz_sk", "account", "companies", "id",
-         generate_companies(args.records, seed=args.seed)),
+        (
+            "companies_cz_sk",
+            "account",
+            "companies",
+            "id",
+            generate_companies(args.records, seed=args.seed),
+        ),
         ("people_cz_sk", "contact", "people", "id", generate_people(args.records, seed=args.seed)),
-    ]  # fmt: skip
+    ]
     for name, rows in febrl_sets().items():
         datasets.append((name, "contact", "febrl", "rec_id", rows))
 

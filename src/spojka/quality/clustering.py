@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import time
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -193,23 +194,27 @@ def _dedupe(
     index = BlockingIndex(entity, settings)
     for position, p in enumerate(prepared):
         index.add(position, p)
-    pairs = index.pairs()
     links: list[ScoredLink] = []
     negatives: list[tuple[int, int]] = []
-    opposing: list[tuple[int, int, float]] = []
+    # most compared pairs are clear non-matches: keep them compact (12 bytes a pair)
+    opposing_left, opposing_right, opposing_score = array("i"), array("i"), array("f")
+    compared = 0
     merge_at, review_at, cannot_at = (
         settings.merge_threshold,
         settings.review_threshold,
         settings.cannot_link_below,
     )
-    for done, (a, b) in enumerate(pairs, start=1):
+    for done, (a, b) in enumerate(index.iter_pairs(), start=1):
+        compared = done
         pa, pb = prepared[a], prepared[b]
         result = score_pair(entity, pa, pb, settings)
         score = result.score
         if hard_conflict(entity, pa, pb, score, settings):
             negatives.append((a, b))
         elif score < cannot_at:
-            opposing.append((a, b, score))
+            opposing_left.append(a)
+            opposing_right.append(b)
+            opposing_score.append(score)
         elif score >= review_at:
             links.append(ScoredLink(a, b, score, "merge" if score >= merge_at else "review"))
         if progress is not None and done % 50_000 == 0:
@@ -217,7 +222,11 @@ def _dedupe(
     # only records that take part in a merge can be chained; keep their cannot-links
     linked = {x for link in links if link.decision == "merge" for x in (link.left, link.right)}
     cannot = [(a, b) for a, b in negatives if a in linked and b in linked]
-    against = [(a, b, score) for a, b, score in opposing if a in linked and b in linked]
+    against = [
+        (a, b, score)
+        for a, b, score in zip(opposing_left, opposing_right, opposing_score, strict=True)
+        if a in linked and b in linked
+    ]
     uf = cluster_links(len(prepared), links, cannot, against)
     cluster_of: dict[str, str] = {}
     representative: dict[int, str] = {}
@@ -228,7 +237,7 @@ def _dedupe(
     return DedupeResult(
         cluster_of=cluster_of,
         records=len(prepared),
-        pairs_compared=len(pairs),
+        pairs_compared=compared,
         links=links,
         seconds=time.perf_counter() - started,
     )
@@ -265,6 +274,7 @@ class MatchIndex:
         self.blocking = BlockingIndex(entity, settings)
         self.uf = ConstrainedUnionFind()
         self.cluster_name: dict[int, str] = {}
+        self.anchor: dict[str, int] = {}
 
     @classmethod
     def from_dedupe(
@@ -276,17 +286,21 @@ class MatchIndex:
     ) -> MatchIndex:
         index = cls(entity, settings)
         for record_id, values in records:
-            index._insert(prepare(entity, record_id, values))
-        by_cluster: dict[str, int] = {}
-        for record_id, cluster_id in result.cluster_of.items():
-            position = index.position[record_id]
-            if cluster_id in by_cluster:
-                index.uf.union(by_cluster[cluster_id], position)
-            else:
-                by_cluster[cluster_id] = position
-        for cluster_id, position in by_cluster.items():
-            index.cluster_name[index.uf.find(position)] = cluster_id
+            index.insert(record_id, values, result.cluster_of[record_id])
         return index
+
+    def insert(self, record_id: str, values: Mapping[str, str | None], cluster_id: str) -> None:
+        """File a record into a known cluster without matching (loading a stored state)."""
+        position = self._insert(prepare(self.entity, record_id, values))
+        anchor = self.anchor.get(cluster_id)
+        if anchor is None:
+            self.anchor[cluster_id] = position
+            self.cluster_name[position] = cluster_id
+            return
+        root = self.uf.find(anchor)
+        # stored clusters were decided before (maybe by a person): restore them as they are
+        self.uf.parent[position] = root
+        self.uf.members[root] = [*self.uf._members(root), position]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -359,6 +373,7 @@ class MatchIndex:
             if self.uf.union(anchor, position):
                 self.cluster_name[self.uf.find(position)] = name
                 return outcome
-            return IncrementalMatch("review", outcome.cluster_id, outcome.candidates)
+            outcome = IncrementalMatch("review", outcome.cluster_id, outcome.candidates)
         self.cluster_name[position] = record_id
+        self.anchor[record_id] = position
         return outcome

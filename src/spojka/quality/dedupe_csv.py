@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from spojka.core.errors import ValidationError
@@ -27,6 +27,27 @@ def _sniff_dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         return csv.excel
+
+
+def read_headers(path: Path) -> list[str]:
+    if not path.is_file():
+        raise ValidationError(f"file {str(path)!r} does not exist")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        sample = handle.read(64 * 1024)
+        handle.seek(0)
+        reader = csv.DictReader(handle, dialect=_sniff_dialect(sample))
+        headers = [h for h in (reader.fieldnames or []) if h is not None]
+    if not headers:
+        raise ValidationError(f"file {str(path)!r} has no header row")
+    return headers
+
+
+def iter_rows(path: Path) -> Iterator[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        sample = handle.read(64 * 1024)
+        handle.seek(0)
+        for row in csv.DictReader(handle, dialect=_sniff_dialect(sample)):
+            yield {k: (v or "") for k, v in row.items() if k is not None}
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -54,17 +75,19 @@ def dedupe_file(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[DedupeResult, dict[str, str], list[str]]:
     """Cluster a CSV file's rows; returns the result, the mapping used and the row ids in order."""
-    headers, rows = read_csv(path)
+    headers = read_headers(path)
     mapping = resolve_mapping(entity, headers, id_column=id_column, explicit=columns)
-    ids = [row[id_column] for row in rows]
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        duplicate = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-        raise ValidationError(f"id column {id_column!r} is not unique: {duplicate!r} repeats")
-    records = [
-        (row[id_column], {field: row.get(column) for field, column in mapping.items()})
-        for row in rows
-    ]
+    # keep only the mapped columns of each row: a wide export would otherwise sit in memory
+    records: list[tuple[str, dict[str, str | None]]] = []
+    seen: set[str] = set()
+    for row in iter_rows(path):
+        record_id = row[id_column]
+        if record_id in seen:
+            raise ValidationError(f"id column {id_column!r} is not unique: {record_id!r} repeats")
+        seen.add(record_id)
+        records.append((record_id, {field: row.get(column) for field, column in mapping.items()}))
+    ids = [record_id for record_id, _ in records]
+    del seen
     result = dedupe(entity, records, settings, progress=progress)
     return result, mapping, ids
 

@@ -434,6 +434,12 @@ class _Company:
     country: str
 
 
+def _zip(rng: random.Random, bases: tuple[str, ...]) -> str:
+    """A PSČ of the city: its post-office base with one of ten delivery-district endings."""
+    base = rng.choice(bases)
+    return base[:5] + str(rng.randrange(10)) if rng.random() < 0.7 else base
+
+
 def _phone(rng: random.Random, country: str) -> str:
     tail = f"{rng.randrange(0, 1000):03d} {rng.randrange(0, 1000):03d}"
     if country == "SK":
@@ -494,7 +500,7 @@ def _new_company(
         house=str(rng.randrange(1, 3000)),
         orientation=str(rng.randrange(1, 120)) if rng.random() < 0.5 else None,
         city=city,
-        zip=rng.choice(zips),
+        zip=_zip(rng, zips),
         country=country,
     )
 
@@ -519,7 +525,7 @@ def _branch_of(rng: random.Random, parent: _Company, entity_id: str, taken: set[
         house=str(rng.randrange(1, 3000)),
         orientation=None,
         city=other_city,
-        zip=rng.choice(zips),
+        zip=_zip(rng, zips),
         country=parent.country,
     )
     taken.add(other_city)
@@ -697,7 +703,7 @@ def generate_people(
             "phone": _phone(rng, country),
             "street": street,
             "city": city,
-            "zip": rng.choice(zips),
+            "zip": _zip(rng, zips),
             "country": country,
         }
         copies = 1 + (

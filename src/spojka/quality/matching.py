@@ -110,12 +110,19 @@ class Prepared:
 
 
 def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    return not value or (isinstance(value, str) and value.isspace())
+
+
+_NOT_KEY = re.compile(r"[^0-9a-z ]+")
+_NON_DIGIT = re.compile(r"\D")
+_SPACE = re.compile(r"\s")
+_DISTRICT_NUMBER = re.compile(r"\s+\d+$")
+_CITY_PART = re.compile(r"\s[-–]\s")
 
 
 @lru_cache(maxsize=65536)
 def _key_text(value: str) -> str | None:
-    text = re.sub(r"[^0-9a-z ]+", " ", nz.fold(value))
+    text = _NOT_KEY.sub(" ", nz.fold(value))
     text = " ".join(text.split())
     return text or None
 
@@ -151,7 +158,7 @@ def prepare(entity: str, record_id: str, values: Mapping[str, str | None]) -> Pr
         try:
             p.ico = nz.normalize_ico(str(raw))
         except nz.InvalidValue:
-            digits = re.sub(r"\D", "", str(raw))
+            digits = _NON_DIGIT.sub("", str(raw))
             p.ico_raw = digits.zfill(8) if digits else None
     if not _blank(raw := get("dic")):
         with contextlib.suppress(nz.InvalidValue):
@@ -178,14 +185,14 @@ def prepare(entity: str, record_id: str, values: Mapping[str, str | None]) -> Pr
     if not _blank(street_raw):
         p.street, p.house = _street_parts(str(street_raw))
     if not _blank(raw := get("house_number")):
-        p.house = re.sub(r"\s", "", str(raw)).lower()
+        p.house = _SPACE.sub("", str(raw)).lower()
     if not _blank(raw := get("street2")):
         p.street2 = _key_text(str(raw))
     if not _blank(raw := get("city")):
-        city = re.sub(r"\s+\d+$", "", str(raw).strip())  # "Praha 10" → district is in the PSČ
-        p.city = _key_text(re.split(r"\s[-–]\s", city, maxsplit=1)[0])
+        city = _DISTRICT_NUMBER.sub("", str(raw).strip())  # "Praha 10" → district is in the PSČ
+        p.city = _key_text(_CITY_PART.split(city, maxsplit=1)[0])
     if not _blank(raw := get("zip")):
-        digits = re.sub(r"\D", "", str(raw))
+        digits = _NON_DIGIT.sub("", str(raw))
         p.zip = digits or None
     if not _blank(raw := get("region")):
         p.region = _key_text(str(raw))
@@ -203,10 +210,10 @@ def prepare(entity: str, record_id: str, values: Mapping[str, str | None]) -> Pr
             try:
                 p.birth = nz.normalize_date(str(raw)).strftime("%Y%m%d")
             except nz.InvalidValue:
-                digits = re.sub(r"\D", "", str(raw))
+                digits = _NON_DIGIT.sub("", str(raw))
                 p.birth = digits or None
         if not _blank(raw := get("national_id")):
-            p.national_id = re.sub(r"\D", "", str(raw)) or None
+            p.national_id = _NON_DIGIT.sub("", str(raw)) or None
         if not _blank(raw := get("company")):
             with contextlib.suppress(nz.InvalidValue):
                 p.company = _key_text(nz.normalize_company_name(str(raw)).key)
@@ -268,12 +275,37 @@ class BlockingIndex:
         self.settings = settings
         self.blocks: dict[str, list[int]] = {}
         self.identifier_keys: set[str] = set()
+        #: blocking keys per record position (filled when positions are added in order)
+        self.keys_of: list[tuple[str, ...]] = []
 
     def add(self, position: int, p: Prepared) -> None:
+        keys = []
         for key, is_identifier in blocking_keys(self.entity, p):
-            self.blocks.setdefault(key, []).append(position)
+            block = self.blocks.get(key)
+            if block is None:
+                # one shared string object per key: the per-record tuples below cost pointers
+                self.blocks[key] = [position]
+            else:
+                block.append(position)
+            keys.append(key)
             if is_identifier:
                 self.identifier_keys.add(key)
+        if position == len(self.keys_of):
+            self.keys_of.append(tuple(keys))
+
+    def iter_pairs(self) -> Iterator[tuple[int, int]]:
+        """Every within-block pair (i < j) once, record by record, without a global pair set."""
+        blocks, limit_of = self.blocks, self._limit
+        for left, keys in enumerate(self.keys_of):
+            candidates: set[int] = set()
+            for key in keys:
+                members = blocks[key]
+                n = len(members)
+                if 2 <= n <= limit_of(key):
+                    candidates.update(members)
+            for right in sorted(candidates):
+                if right > left:
+                    yield left, right
 
     def _limit(self, key: str) -> int:
         if key in self.identifier_keys:

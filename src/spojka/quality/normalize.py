@@ -121,9 +121,12 @@ class CompanyName:
     is_branch: bool
 
 
+_PUNCT = re.compile(r"[.,;:()\"'`/\\|_+*!?-]")
+
+
 def _punct_to_space(folded: str) -> str:
     folded = folded.replace("&", " & ")
-    return " ".join(re.sub(r"[.,;:()\"'`/\\|_+*!?-]", " ", folded).split())
+    return " ".join(_PUNCT.sub(" ", folded).split())
 
 
 _LEGAL_ANY = re.compile(
@@ -183,6 +186,7 @@ def _canonical_display(display: str, legal_form: str) -> str:
 # --------------------------------------------------------------------------- identifiers
 
 
+@lru_cache(maxsize=16384)
 def normalize_ico(raw: str) -> str:
     """IČO as 8 digits with a valid mod-11 check digit (leading zeros restored)."""
     digits = re.sub(r"(?i)^\s*i[čc]o?\s*:?|\s", "", raw)
