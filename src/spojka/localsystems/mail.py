@@ -326,7 +326,18 @@ class _DeliveringHandler:
         return "250 2.0.0 OK delivered"
 
 
+def _stop_on_sigterm() -> None:
+    """Let ``kill`` (SIGTERM) stop the servers as cleanly as Ctrl+C does."""
+    import signal
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main() -> None:  # pragma: no cover - manual/demo entry point
+    _stop_on_sigterm()
     import json
 
     server = LocalMailServer().start()
