@@ -183,3 +183,39 @@ def test_system_down_is_transient_and_work_resumes_after_restart(
     finally:
         tryton_server.restart()
     assert 1 in tryton_client.search("party.party", [("id", "=", 1)])
+
+
+def test_overloaded_or_hanging_server_is_transient() -> None:
+    """A proxy in front of Tryton that answers 503 (with Retry-After) or hangs."""
+    import http.server
+    import threading
+
+    release = threading.Event()
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if self.path.startswith("/hang/"):
+                release.wait(5)
+            self.send_response(503)
+            self.send_header("Retry-After", "12")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        with TrytonClient(url, "spojka", "admin", "heslo") as client:
+            with pytest.raises(TransientError, match="503 from Tryton") as caught:
+                client.login()
+            assert caught.value.retry_after == 12.0
+        hanging = TrytonClient(url, "hang", "admin", "heslo", timeout=0.5)
+        with hanging, pytest.raises(TransientError, match="timed out"):
+            hanging.login()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from spojka.connectors.base import parse_retry_after
 from spojka.core.errors import (
     AuthError,
     ConfigError,
@@ -107,13 +108,7 @@ def decode(value: Any) -> Any:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 def _first_line(text: str, limit: int = 300) -> str:
