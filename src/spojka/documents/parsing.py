@@ -25,7 +25,8 @@ _MONTHS = {
     "januar": 1, "jänner": 1, "februar": 2, "märz": 3, "maerz": 3, "mai": 5, "juni": 6,
     "juli": 7, "oktober": 10, "dezember": 12,
 }  # fmt: skip
-_DATE_NUMERIC = re.compile(r"(?<!\d)(\d{1,2})\s*[./-]\s*(\d{1,2})\s*[./-]\s*(\d{4})(?!\d)")
+# ":" and "," too: OCR reads the dots of "13. 9. 2025" as either
+_DATE_NUMERIC = re.compile(r"(?<!\d)(\d{1,2})\s*[./\-:,]\s*(\d{1,2})\s*[./\-:,]\s*(\d{4})(?!\d)")
 _DATE_ISO = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _DATE_WORDS = re.compile(r"(?<!\w)(\d{1,2})\.?\s+([A-Za-zäÄ]+)\.?\s+(\d{4})(?!\d)")
 _DATE_WORDS_US = re.compile(r"(?<!\w)([A-Za-z]+)\.?\s+(\d{1,2}),?\s+(\d{4})(?!\d)")

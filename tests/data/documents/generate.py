@@ -715,10 +715,11 @@ def layout_stacked(pg: Page, doc: Doc, rng: random.Random) -> None:
     w = doc.words or WORDS[doc.lang]
     pg.text(555, 45, rng.choice(w["title"]), bold=True, size=15, right=True)
     pairs = _header_pairs(doc, w, rng)
-    for i, (label, value) in enumerate(pairs):
-        x = 40 + 105 * i
+    x = 40.0
+    for label, value in pairs:
         pg.text(x, 80, label, size=7)
         pg.text(x, 93, value, bold=True)
+        x += max(95.0, pg.canvas.stringWidth(label, "DejaVu", 7) + 14)
     for x, role, p in ((40, "supplier", doc.supplier), (310, "customer", doc.customer)):
         pg.text(x, 130, rng.choice(w[role]).upper(), bold=True)
         for i, line in enumerate(_party_lines(doc, p, w, rng)):
