@@ -165,6 +165,18 @@ def run(
         )
 
 
+@app.command("reset")
+def reset(
+    connection: str = typer.Argument(...),
+    stream: str | None = typer.Option(None, "--stream"),
+) -> None:
+    """Full re-sync on the next run: forget the stream checkpoints (links stay)."""
+    from spojka.sync import service
+
+    count = service.reset_cursor(db=_db(), connection=connection, stream=stream)
+    console.print(f"reset {count} checkpoint(s) of {connection}")
+
+
 @app.command("deliver")
 def deliver(connection: str = typer.Argument(..., help="Target connection")) -> None:
     """Write pending changes to a target (retries wait for their backoff)."""

@@ -42,9 +42,36 @@ from spojka.sync.store import (
     RECORD,
     VERSION,
     chunks,
+    db_value,
     insert_ignore,
+    insert_sql,
     lock_row_clause,
+    update_sql,
 )
+
+RECORD_COLS = (
+    "canonical_id",
+    "entity",
+    "version",
+    "data",
+    "data_hash",
+    "mapping_version",
+    "source_system",
+    "deleted",
+    "updated_at",
+)
+VERSION_COLS = ("canonical_id", "version", "data", "source_system", "mapping_version", "changed_at")
+LINK_COLS = (
+    "system",
+    "entity",
+    "external_id",
+    "canonical_id",
+    "source_version",
+    "source_hash",
+    "synced_version",
+    "updated_at",
+)
+LINK_UPDATE_COLS = ("source_version", "source_hash", "synced_version", "updated_at")
 
 log = get_logger("spojka.sync")
 
@@ -130,7 +157,7 @@ def _now_ts() -> datetime:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+    return rules.canonical_json(value)
 
 
 class SyncEngine:
@@ -373,6 +400,7 @@ class SyncEngine:
         """Apply a batch inside the caller's transaction; return stats and the newest cursor."""
         stats = IngestStats()
         now = utcnow()
+        now_db = db_value(conn, RECORD.c.updated_at, now)
         system, entity = runtime.name, sm.entity
         label = runtime.mapping_label
         trace_id = tracing.current_trace_id()
@@ -423,16 +451,16 @@ class SyncEngine:
                 stats.stale += 1
 
         links = self._links(conn, system, entity, list(batch))
-        new_records: list[dict[str, Any]] = []
-        new_versions: list[dict[str, Any]] = []
-        new_links: list[dict[str, Any]] = []
-        link_updates: list[dict[str, Any]] = []
+        new_records: list[tuple[Any, ...]] = []
+        new_versions: list[tuple[Any, ...]] = []
+        new_links: list[tuple[Any, ...]] = []
+        link_updates: list[tuple[Any, ...]] = []
         changed: list[tuple[str, str | None, str, dict[str, Any], str, Any]] = []
         fanout: list[tuple[str, int, str]] = []
 
         for ext, (raw, version) in batch.items():
             link = links.get(ext)
-            src_hash = rules.content_hash(raw)
+            src_hash = rules.source_hash(raw)
             if link is not None:
                 if (
                     version is not None
@@ -447,15 +475,7 @@ class SyncEngine:
                 if version is not None and version == link.written_version:
                     # our own write coming back: remember it, start no new round
                     stats.echoes += 1
-                    link_updates.append(
-                        dict(
-                            b_id=link.id,
-                            b_sv=version,
-                            b_sh=src_hash,
-                            b_syn=link.synced_version,
-                            b_at=now,
-                        )
-                    )
+                    link_updates.append((version, src_hash, link.synced_version, now_db, link.id))
                     continue
             try:
                 data = sm.to_canonical(raw)
@@ -464,44 +484,14 @@ class SyncEngine:
                 metrics.ERRORS.labels(system, stream.name, "record").inc()
                 continue
             data_text = _dumps(data)
-            data_hash = rules.content_hash(data)
+            data_hash = rules.text_hash(data_text)
             if link is None:
                 cid = uuid.uuid4().hex
                 new_records.append(
-                    dict(
-                        canonical_id=cid,
-                        entity=entity,
-                        version=1,
-                        data=data_text,
-                        data_hash=data_hash,
-                        mapping_version=label,
-                        source_system=system,
-                        deleted=False,
-                        updated_at=now,
-                    )
+                    (cid, entity, 1, data_text, data_hash, label, system, False, now_db)
                 )
-                new_versions.append(
-                    dict(
-                        canonical_id=cid,
-                        version=1,
-                        data=data_text,
-                        source_system=system,
-                        mapping_version=label,
-                        changed_at=now,
-                    )
-                )
-                new_links.append(
-                    dict(
-                        system=system,
-                        entity=entity,
-                        external_id=ext,
-                        canonical_id=cid,
-                        source_version=version,
-                        source_hash=src_hash,
-                        synced_version=1,
-                        updated_at=now,
-                    )
-                )
+                new_versions.append((cid, 1, data_text, system, label, now_db))
+                new_links.append((system, entity, ext, cid, version, src_hash, 1, now_db))
                 fanout.append((cid, 1, f"{system}:{stream.name}:{ext}:{version or src_hash}"))
                 stats.created += 1
                 continue
@@ -509,27 +499,28 @@ class SyncEngine:
 
         if changed:
             self._apply_changes(
-                conn, runtime, sm, stream, changed, now, stats, new_versions, link_updates, fanout
+                conn,
+                runtime,
+                sm,
+                stream,
+                changed,
+                now,
+                now_db,
+                stats,
+                new_versions,
+                link_updates,
+                fanout,
             )
 
+        # plain executemany with tuples: no per-row statement or parameter processing
         if new_records:
-            conn.execute(RECORD.insert(), new_records)
+            conn.exec_driver_sql(insert_sql(conn, RECORD, RECORD_COLS), new_records)
         if new_versions:
-            conn.execute(VERSION.insert(), new_versions)
+            conn.exec_driver_sql(insert_sql(conn, VERSION, VERSION_COLS), new_versions)
         if new_links:
-            conn.execute(LINK.insert(), new_links)
+            conn.exec_driver_sql(insert_sql(conn, LINK, LINK_COLS), new_links)
         if link_updates:
-            conn.execute(
-                LINK.update()
-                .where(LINK.c.id == sa.bindparam("b_id"))
-                .values(
-                    source_version=sa.bindparam("b_sv"),
-                    source_hash=sa.bindparam("b_sh"),
-                    synced_version=sa.bindparam("b_syn"),
-                    updated_at=sa.bindparam("b_at"),
-                ),
-                link_updates,
-            )
+            conn.exec_driver_sql(update_sql(conn, LINK, LINK_UPDATE_COLS, "id"), link_updates)
         for ext in deleted_ids:
             self._mark_deleted(conn, system, entity, ext, now, label)
         if dead:
@@ -574,9 +565,10 @@ class SyncEngine:
         stream: Stream,
         changed: list[tuple[str, str | None, str, dict[str, Any], str, Any]],
         now: datetime,
+        now_db: Any,
         stats: IngestStats,
-        new_versions: list[dict[str, Any]],
-        link_updates: list[dict[str, Any]],
+        new_versions: list[tuple[Any, ...]],
+        link_updates: list[tuple[Any, ...]],
         fanout: list[tuple[str, int, str]],
     ) -> None:
         """Changes to known records: three-way merge under ownership, conflicts, versions."""
@@ -603,9 +595,7 @@ class SyncEngine:
                 continue
             if data_hash == cur.data_hash:
                 stats.echoes += 1
-                link_updates.append(
-                    dict(b_id=link.id, b_sv=version, b_sh=src_hash, b_syn=cur.version, b_at=now)
-                )
+                link_updates.append((version, src_hash, cur.version, now_db, link.id))
                 continue
             ours = json.loads(cur.data)
             base = None
@@ -681,21 +671,14 @@ class SyncEngine:
                     .values(
                         version=new_version,
                         data=text,
-                        data_hash=rules.content_hash(result.data),
+                        data_hash=rules.text_hash(text),
                         mapping_version=runtime.mapping_label,
                         source_system=system,
                         updated_at=now,
                     )
                 )
                 new_versions.append(
-                    dict(
-                        canonical_id=link.canonical_id,
-                        version=new_version,
-                        data=text,
-                        source_system=system,
-                        mapping_version=runtime.mapping_label,
-                        changed_at=now,
-                    )
+                    (link.canonical_id, new_version, text, system, runtime.mapping_label, now_db)
                 )
                 fanout.append(
                     (
@@ -709,9 +692,7 @@ class SyncEngine:
                     synced = new_version
             elif not result.issues:
                 synced = cur.version
-            link_updates.append(
-                dict(b_id=link.id, b_sv=version, b_sh=src_hash, b_syn=synced, b_at=now)
-            )
+            link_updates.append((version, src_hash, synced, now_db, link.id))
 
     def _mark_deleted(
         self,

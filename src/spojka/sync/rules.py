@@ -50,10 +50,27 @@ def max_version(a: str | None, b: str | None) -> str | None:
     return a if is_newer(a, b) else b
 
 
+def canonical_json(data: Any) -> str:
+    """The one JSON text of a value: sorted keys, compact; equal content, equal text."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 def content_hash(data: Mapping[str, Any]) -> str:
     """Stable hash of a record's content (key order does not matter)."""
-    raw = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha1(raw.encode()).hexdigest()
+    return text_hash(canonical_json(data))
+
+
+def source_hash(raw: Mapping[str, Any]) -> str:
+    """Cheap fingerprint of a raw source record, to skip unchanged input.
+
+    Key order is not normalised: a source that reorders keys only costs a re-mapping,
+    whose canonical content hash then finds nothing changed.
+    """
+    return hashlib.blake2b(repr(raw).encode(), digest_size=20).hexdigest()
 
 
 def idempotency_key(source_event: str, step: str) -> str:

@@ -101,6 +101,16 @@ def set_owner(
         )
 
 
+def reset_cursor(*, db: Engine, connection: str, stream: str | None = None) -> int:
+    """Forget checkpoints so the next run re-reads everything; content hashes make the
+    unchanged records cheap, and links keep identities, so nothing is duplicated."""
+    with db.begin() as conn:
+        stmt = CURSOR.delete().where(CURSOR.c.connection == connection)
+        if stream:
+            stmt = stmt.where(CURSOR.c.stream == stream)
+        return int(conn.execute(stmt).rowcount or 0)
+
+
 # -- canonical records ------------------------------------------------------------------------
 
 

@@ -42,3 +42,23 @@ def insert_ignore(conn: Connection, table: sa.Table) -> Any:
 def lock_row_clause(conn: Connection, stmt: Any) -> Any:
     """SELECT … FOR UPDATE where the database has it (SQLite locks the whole file anyway)."""
     return stmt.with_for_update() if conn.dialect.name == "postgresql" else stmt
+
+
+def insert_sql(conn: Connection, table: sa.Table, columns: Sequence[str]) -> str:
+    """A driver-level INSERT for executemany with plain tuples (no per-row Core work)."""
+    style = conn.dialect.paramstyle
+    mark = "?" if style == "qmark" else "%s"
+    names = ", ".join(columns)
+    return f"INSERT INTO {table.name} ({names}) VALUES ({', '.join([mark] * len(columns))})"
+
+
+def update_sql(conn: Connection, table: sa.Table, columns: Sequence[str], key: str) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sets = ", ".join(f"{c} = {mark}" for c in columns)
+    return f"UPDATE {table.name} SET {sets} WHERE {key} = {mark}"
+
+
+def db_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
+    """A value as the driver wants it for this column (SQLite stores datetimes as text)."""
+    processor = column.type.bind_processor(conn.dialect)
+    return processor(value) if processor else value

@@ -77,9 +77,17 @@ def _handler(state: TargetState) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
-        def _body(self) -> dict[str, Any]:
+        def _body(self) -> dict[str, Any] | None:
+            """The JSON body, or None when the client died before sending all of it."""
             length = int(self.headers.get("Content-Length") or 0)
-            return json.loads(self.rfile.read(length) or b"{}")
+            raw = self.rfile.read(length)
+            if len(raw) < length:
+                return None
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                return None
+            return body if isinstance(body, dict) else None
 
         def do_GET(self) -> None:
             url = urlparse(self.path)
@@ -103,6 +111,9 @@ def _handler(state: TargetState) -> type[BaseHTTPRequestHandler]:
 
         def _write(self, stream: str, record_id: str | None) -> None:
             body = self._body()
+            if body is None:
+                self.close_connection = True
+                return
             key = self.headers.get("Idempotency-Key")
             with state.lock:
                 if state.down:

@@ -34,7 +34,7 @@ def test_503_then_dlq_then_replay_delivers_everything_once(
     assert item.direction == "outbound" and item.attempts == 3
     assert item.error_class == "TransientError" and "503" in item.error
     assert item.payload["name"] and item.mapping_version == "erp@1" and item.trace_id
-    assert '"status": 503' in (item.response or "")
+    assert '"status":503' in (item.response or "")
     inbound = service.list_dead_letters(db=db, connection="crm")
     assert [d.external_id for d in inbound] == ["7"] and "ico" in inbound[0].error
 
