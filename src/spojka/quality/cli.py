@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
+from spojka.core.errors import ValidationError
 from spojka.quality.dedupe_csv import dedupe_file, parse_column_options, write_clusters
 from spojka.quality.fields import ENTITY_FIELDS
 
@@ -69,3 +73,219 @@ def fields_command(entity: str = typer.Argument("account")) -> None:
     """List the canonical fields an entity can be matched on."""
     for name in ENTITY_FIELDS.get(entity, ()):
         console.print(name)
+
+
+# --------------------------------------------------------------------------- stored records
+
+
+def _sessions() -> sessionmaker[Session]:
+    from spojka.core.db import make_engine, require_migrated, session_factory
+    from spojka.core.settings import load_settings
+
+    url = load_settings().resolved_database_url
+    engine = make_engine(url)
+    require_migrated(engine, url)
+    return session_factory(engine)
+
+
+def _actor(actor: str | None) -> str:
+    return actor or f"cli:{getpass.getuser()}"
+
+
+@app.command("load")
+def load_command(
+    file: Path = typer.Argument(..., help="CSV export of one system."),
+    entity: str = typer.Option(..., "--entity", help="account or contact."),
+    system: str = typer.Option(..., "--system", help="The system the file comes from: crm…"),
+    id_column: str = typer.Option(..., "--id-column", help="Column with the system's id."),
+    column: list[str] = typer.Option([], "--column", help="FIELD=CSVCOLUMN, as in dedupe."),
+    updated_column: str | None = typer.Option(
+        None, "--updated-column", help="Column with the last change date (survivorship)."
+    ),
+) -> None:
+    """Check, store and match every row of FILE against the stored golden records."""
+    from spojka.core.db import transaction
+    from spojka.quality import service
+    from spojka.quality.dedupe_csv import iter_rows, read_headers
+    from spojka.quality.fields import resolve_mapping
+    from spojka.quality.normalize import InvalidValue, normalize_date
+
+    headers = read_headers(file)
+    mapping = resolve_mapping(
+        entity, headers, id_column=id_column, explicit=parse_column_options(column) or None
+    )
+    if updated_column and updated_column not in headers:
+        raise ValidationError(f"column {updated_column!r} is not in the file")
+    sessions = _sessions()
+    counts: dict[str, int] = {}
+    with transaction(sessions) as db:
+        index = service.load_index(db_session=db, entity=entity)
+        for row in iter_rows(file):
+            updated = None
+            if updated_column and row.get(updated_column):
+                try:
+                    day = normalize_date(row[updated_column])
+                    updated = datetime(day.year, day.month, day.day, tzinfo=UTC)
+                except InvalidValue:
+                    updated = None
+            outcome = service.ingest(
+                db_session=db,
+                entity=entity,
+                system=system,
+                external_id=row[id_column],
+                values={f: row.get(c) for f, c in mapping.items()},
+                updated_at=updated,
+                index=index,
+            )
+            counts[outcome.decision] = counts.get(outcome.decision, 0) + 1
+    console.print(
+        ", ".join(f"{name}: {count}" for name, count in sorted(counts.items())) or "no rows"
+    )
+
+
+@app.command("review")
+def review_command(
+    entity: str | None = typer.Option(None, "--entity", help="Only this entity."),
+    limit: int = typer.Option(10, "--limit", help="Pairs to show."),
+    accept: int | None = typer.Option(None, "--accept", help="Accept review ID: merge the pair."),
+    reject: int | None = typer.Option(None, "--reject", help="Reject review ID: keep apart."),
+    split: int | None = typer.Option(
+        None, "--split", help="Split record ID out of its cluster (un-merge)."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why (goes to the audit log)."),
+    actor: str | None = typer.Option(None, "--actor", help="Who decides (default: cli:$USER)."),
+) -> None:
+    """Show candidate pairs with agreeing and disagreeing fields; accept, reject or split."""
+    from spojka.core.db import transaction
+    from spojka.quality import service
+
+    sessions = _sessions()
+    with transaction(sessions) as db:
+        if accept is not None or reject is not None:
+            review_id = accept if accept is not None else reject
+            assert review_id is not None
+            event = service.decide_review(
+                db_session=db,
+                review_id=review_id,
+                decision="accept" if accept is not None else "reject",
+                actor=_actor(actor),
+                reason=reason,
+            )
+            verb = "accepted" if accept is not None else "rejected"
+            suffix = (
+                f" (merge event {event.id}; undo with `spojka quality undo {event.id}`)"
+                if event is not None
+                else ""
+            )
+            console.print(f"review {review_id} {verb}{suffix}", highlight=False)
+            return
+        if split is not None:
+            event = service.split_records(
+                db_session=db, record_ids=[split], actor=_actor(actor), reason=reason
+            )
+            console.print(
+                f"record {split} split off (event {event.id}; undo with "
+                f"`spojka quality undo {event.id}`)",
+                highlight=False,
+            )
+            return
+        queue = service.open_reviews(db_session=db, entity=entity, limit=limit)
+        if not queue:
+            console.print("no candidate pairs waiting for review")
+            return
+        for review, left, right in queue:
+            table = Table(
+                title=f"review {review.id} · {review.entity} · score {review.score:.1f}",
+                title_justify="left",
+            )
+            table.add_column("field")
+            table.add_column(f"{left.system}:{left.external_id} (record {left.id})")
+            table.add_column(f"{right.system}:{right.external_id} (record {right.id})")
+            table.add_column("agreement")
+            table.add_column("weight", justify="right")
+            shown: set[str] = set()
+            for item in review.explanation:
+                mark = "✔" if item["weight"] > 0 else ("✘" if item["weight"] < 0 else "·")
+                name = item["field"]
+                shown.add(name)
+                # people judge what the systems hold, not the matcher's folded keys
+                table.add_row(
+                    name,
+                    str(left.values.get(name) or item["left"] or ""),
+                    str(right.values.get(name) or item["right"] or ""),
+                    f"{mark} {item['level']}",
+                    f"{item['weight']:+.1f}",
+                )
+            for name in sorted((set(left.values) | set(right.values)) - shown):
+                table.add_row(
+                    name, str(left.values.get(name, "")), str(right.values.get(name, "")), "", ""
+                )
+            console.print(table)
+        console.print(
+            "decide with: spojka quality review --accept ID | --reject ID | --split RECORD_ID"
+        )
+
+
+@app.command("undo")
+def undo_command(
+    event_id: int = typer.Argument(..., help="Merge or split event to reverse."),
+    reason: str | None = typer.Option(None, "--reason"),
+    actor: str | None = typer.Option(None, "--actor"),
+) -> None:
+    """Reverse a merge or split exactly (refused when the clusters changed since)."""
+    from spojka.core.db import transaction
+    from spojka.quality import service
+
+    with transaction(_sessions()) as db:
+        event = service.undo(db_session=db, event_id=event_id, actor=_actor(actor), reason=reason)
+        console.print(f"event {event_id} undone (event {event.id})", highlight=False)
+
+
+@app.command("report")
+def report_command(
+    entity: str | None = typer.Option(None, "--entity", help="Only this entity."),
+    limit: int = typer.Option(15, "--limit", help="Worst records to list."),
+    snapshot: bool = typer.Option(
+        True, "--snapshot/--no-snapshot", help="Store today's scores for the trend."
+    ),
+) -> None:
+    """Data-quality scores per entity and system, the trend, and the worst records first."""
+    from spojka.core.db import transaction
+    from spojka.quality import service
+    from spojka.quality.validate import summarize, worst_first
+
+    with transaction(_sessions()) as db:
+        records = service.scored_records(db_session=db, entity=entity)
+        if not records:
+            console.print("no records stored yet: load some with `spojka quality load`")
+            return
+        groups = service.snapshot_scores(db_session=db) if snapshot else summarize(records)
+        history = service.score_history(db_session=db, entity=entity)
+    table = Table(title="score per entity and system (worst first)", title_justify="left")
+    for name in ("entity", "system", "records", "average score", "with errors", "trend"):
+        table.add_column(name, justify="right" if name != "entity" else "left")
+    for group in groups:
+        if entity and group.entity != entity:
+            continue
+        past = [
+            h.average
+            for h in reversed(history)
+            if (h.entity, h.system) == (group.entity, group.system)
+        ]
+        trend = " → ".join(f"{v:.0f}" for v in past[-5:]) if past else ""
+        table.add_row(
+            group.entity,
+            group.system,
+            str(group.records),
+            f"{group.average:.1f}",
+            str(group.invalid),
+            trend,
+        )
+    console.print(table)
+    worst = Table(title=f"worst {limit} records", title_justify="left")
+    for name in ("record", "score", "problems"):
+        worst.add_column(name)
+    for record in worst_first(records, limit):
+        problems = "; ".join(f"[{p.severity}] {p.message}" for p in record.problems)
+        worst.add_row(f"{record.entity} {record.record_id}", f"{record.score:.0f}", problems)
+    console.print(worst)

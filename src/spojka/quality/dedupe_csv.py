@@ -77,18 +77,22 @@ def dedupe_file(
     """Cluster a CSV file's rows; returns the result, the mapping used and the row ids in order."""
     headers = read_headers(path)
     mapping = resolve_mapping(entity, headers, id_column=id_column, explicit=columns)
-    # keep only the mapped columns of each row: a wide export would otherwise sit in memory
-    records: list[tuple[str, dict[str, str | None]]] = []
+    ids: list[str] = []
     seen: set[str] = set()
-    for row in iter_rows(path):
-        record_id = row[id_column]
-        if record_id in seen:
-            raise ValidationError(f"id column {id_column!r} is not unique: {record_id!r} repeats")
-        seen.add(record_id)
-        records.append((record_id, {field: row.get(column) for field, column in mapping.items()}))
-    ids = [record_id for record_id, _ in records]
-    del seen
-    result = dedupe(entity, records, settings, progress=progress)
+
+    def records() -> Iterator[tuple[str, dict[str, str | None]]]:
+        # rows stream straight into matching: only their features stay in memory
+        for row in iter_rows(path):
+            record_id = row[id_column]
+            if record_id in seen:
+                raise ValidationError(
+                    f"id column {id_column!r} is not unique: {record_id!r} repeats"
+                )
+            seen.add(record_id)
+            ids.append(record_id)
+            yield record_id, {field: row.get(column) for field, column in mapping.items()}
+
+    result = dedupe(entity, records(), settings, progress=progress)
     return result, mapping, ids
 
 

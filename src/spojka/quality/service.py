@@ -222,8 +222,9 @@ def ingest(
                     "field": f.field,
                     "level": f.level,
                     "weight": f.weight,
-                    "left": f.left,
-                    "right": f.right,
+                    # the matcher compared (new, existing); the review shows (existing, new)
+                    "left": f.right,
+                    "right": f.left,
                 }
                 for f in best.score.fields
             ],
