@@ -27,6 +27,7 @@ _MONTHS = {
 }  # fmt: skip
 # ":" and "," too: OCR reads the dots of "13. 9. 2025" as either
 _DATE_NUMERIC = re.compile(r"(?<!\d)(\d{1,2})\s*[./\-:,]\s*(\d{1,2})\s*[./\-:,]\s*(\d{4})(?!\d)")
+_DATE_SHORT_YEAR = re.compile(r"(?<![\d.])(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{2})(?![\d.])")
 _DATE_ISO = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _DATE_WORDS = re.compile(r"(?<!\w)(\d{1,2})\.?\s+([A-Za-zäÄ]+)\.?\s+(\d{4})(?!\d)")
 _DATE_WORDS_US = re.compile(r"(?<!\w)([A-Za-z]+)\.?\s+(\d{1,2}),?\s+(\d{4})(?!\d)")
@@ -113,6 +114,10 @@ def parse_date(text: str) -> date | None:
         d = _safe_date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
         if d:
             candidates.append((m.start(), d))
+    for m in _DATE_SHORT_YEAR.finditer(text):
+        d = _safe_date(2000 + int(m.group(3)), int(m.group(2)), int(m.group(1)))
+        if d:
+            candidates.append((m.start(), d))
     for m in _DATE_WORDS.finditer(text):
         month = _MONTHS.get(m.group(2).lower())
         if month:
@@ -146,6 +151,26 @@ def find_iban(text: str) -> str | None:
             if stdnum_iban.is_valid(candidate[:end]):
                 return candidate[:end]
     return None
+
+
+_CZ_ACCOUNT_RE = re.compile(r"(?<![\w/-])(?:(\d{1,6})-)?(\d{2,10})\s*/\s*(\d{4})(?![\w/])")
+
+
+def cz_account_to_iban(text: str) -> str | None:
+    """A Czech domestic account (prefix-number/bank, both check digits valid) as its IBAN;
+    the conversion is fixed by the CNB standard, so nothing is guessed."""
+    from stdnum.cz import bankaccount
+
+    m = _CZ_ACCOUNT_RE.search(text)
+    if not m:
+        return None
+    prefix, number, bank = m.group(1) or "0", m.group(2), m.group(3)
+    if not bankaccount.is_valid(f"{prefix}-{number}/{bank}" if m.group(1) else f"{number}/{bank}"):
+        return None
+    bban = f"{bank}{int(prefix):06d}{int(number):010d}"
+    digits = "".join(str(int(ch, 36)) for ch in bban + "CZ00")
+    iban = f"CZ{98 - int(digits) % 97:02d}{bban}"
+    return iban if stdnum_iban.is_valid(iban) else None
 
 
 def find_currency(text: str) -> str | None:

@@ -23,6 +23,7 @@ from spojka.documents.models import FieldInfo, Invoice, InvoiceLine, Party, VatB
 from spojka.documents.parsing import (
     count_currencies,
     currency_code,
+    cz_account_to_iban,
     find_amounts,
     find_iban,
     find_rate,
@@ -44,24 +45,28 @@ def _labels(*patterns: str) -> list[re.Pattern[str]]:
 FIELD_LABELS: dict[str, list[re.Pattern[str]]] = {
     "number": _labels(
         r"cislo faktury", r"faktura c\.?", r"faktura cislo", r"faktura - danovy doklad c\.?",
-        r"danovy doklad c\.?", r"cislo dokladu", r"faktura\s+-?\s*danovy doklad", r"cislo faktury",
+        r"danovy doklad c\.?", r"cislo dokladu", r"doklad c\.?", r"evidencni cislo(?: dokladu)?",
+        r"faktura\s+-?\s*danovy doklad", r"cislo faktury",
         r"invoice (?:no\.?|number|nr\.?|#)", r"tax invoice no\.?",
         r"rechnungs-?(?:nummer|nr\.?)", r"rechnung (?:nr\.?|nummer)", r"faktura c\.",
     ),
     "issue_date": _labels(
-        r"datum vystaveni", r"datum vyhotovenia", r"datum vystavenia", r"vystaveno",
+        r"datum vystaveni", r"datum vyhotoveni", r"vystaveno dne", r"datum vyhotovenia",
+        r"datum vystavenia", r"vystaveno",
         r"vystavene", r"date of issue", r"issue date", r"invoice date", r"date issued",
         r"issued on", r"rechnungsdatum", r"ausstellungsdatum", r"datum der rechnung",
     ),
     "tax_point_date": _labels(
         r"datum uskutecneni zdanitelneho plneni", r"datum uskutecneni plneni",
-        r"datum zdanitelneho plneni", r"duzp", r"datum dodania(?: tovaru| sluzby)?",
+        r"datum zdanitelneho plneni", r"datum zdan\. ?plneni", r"datum uskut\. ?zdan\. ?plneni",
+        r"duzp", r"datum dodania(?: tovaru| sluzby)?",
         r"den dodania", r"datum dodani", r"tax point date", r"tax point", r"date of supply",
         r"supply date", r"delivery date", r"leistungsdatum", r"lieferdatum",
         r"liefer-?/leistungsdatum",
     ),
     "due_date": _labels(
-        r"datum splatnosti", r"splatnost", r"splatne do", r"splatna do", r"due date",
+        r"datum splatnosti", r"splatnost", r"splatne do", r"splatno dne", r"termin splatnosti",
+        r"splatna do", r"due date",
         r"payment due(?: date| by| on)?", r"due on", r"due by", r"falligkeitsdatum",
         r"fallig am", r"fallig bis", r"fallig", r"zahlbar bis", r"zahlungsziel",
     ),
@@ -74,7 +79,7 @@ FIELD_LABELS: dict[str, list[re.Pattern[str]]] = {
     "total_without_vat": _labels(
         r"celkem bez dph", r"zaklad dph celkem", r"celkova castka bez dph", r"celkom bez dph",
         r"spolu bez dph", r"suma bez dph", r"total (?:without|excl\.?|excluding|before) vat",
-        r"subtotal", r"net total", r"total net", r"net amount", r"nettobetrag",
+        r"subtotal", r"mezisoucet", r"net total", r"total net", r"net amount", r"nettobetrag",
         r"summe netto", r"zwischensumme", r"gesamt netto", r"netto gesamt",
         r"gesamtbetrag netto", r"rechnungsbetrag netto",
     ),
@@ -142,7 +147,7 @@ COUNTRY_NAMES = {
 }  # fmt: skip
 
 _NOISE_LINE = re.compile(
-    r"(?<![a-z])(tel|phone|telefon|e-?mail|www|web|fax|bank|banka|ucet|account|konto|iban|swift|bic|zapsan|zapisan|registered|spisova|handelsregister|amtsgericht|oddil|vlozka)(?![a-z])"
+    r"(?<![a-z])(tel|phone|telefon|e-?mail|www|web|fax|bank|banka|ucet|account|konto|iban|swift|bic|zapsan|zapisan|registered|spisova|handelsregister|amtsgericht|oddil|vlozka)(?![a-z])",
 )
 _NUMBER_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9/\-_.]*\d[A-Za-z0-9/\-_]*")
 
@@ -368,6 +373,17 @@ class _Reader:
                 iban = find_iban(line.text)
                 if iban:
                     self.put("iban", iban, self.info(line.segments[0], 0.75))
+                    break
+        if self.invoice.iban is None:
+            # only a domestic account "19-2000145399/0800": its IBAN follows by rule
+            for line in self.lines:
+                if not _ACCOUNT_LABEL.search(fold(line.text)):
+                    continue
+                iban = cz_account_to_iban(line.text)
+                if iban:
+                    self.put(
+                        "iban", iban, FieldInfo(source="rule", confidence=0.85, page=line.page)
+                    )
                     break
         if self.invoice.currency is None:
             counts = count_currencies(self.layout.text)
@@ -767,6 +783,7 @@ _TABLE_END = re.compile(
 )
 
 
+_ACCOUNT_LABEL = re.compile(r"(cislo uctu|bankovni ucet|ucet|bank account|account no|konto)")
 _TITLE = re.compile(
     r"(faktura|invoice|tax invoice|rechnung|danovy doklad|proforma|dobropis|credit note"
     r"|gutschrift)"

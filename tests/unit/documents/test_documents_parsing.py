@@ -44,3 +44,19 @@ def test_iban_needs_a_valid_checksum_and_may_be_grouped() -> None:
 def test_rates_print_as_plain_numbers() -> None:
     assert str(find_rate("DPH 20 %")) == "20"
     assert str(find_rate("10,5%")) == "10.5"
+
+
+def test_a_czech_domestic_account_converts_to_its_iban() -> None:
+    from spojka.documents.parsing import cz_account_to_iban
+
+    assert cz_account_to_iban("Číslo účtu: 19-2000145399/0800") == "CZ6508000000192000145399"
+    assert cz_account_to_iban("Číslo účtu: 19-2000145398/0800") is None  # bad check digit
+
+
+def test_two_digit_years_with_dots() -> None:
+    assert parse_date("Vystaveno: 3.2.25") == date(2025, 2, 3)
+    assert parse_date("verze 1.2.3") is None
+
+
+def test_ocr_misread_date_separators() -> None:
+    assert parse_date("13: 9: 2025") == date(2025, 9, 13)
