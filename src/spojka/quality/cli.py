@@ -289,3 +289,32 @@ def report_command(
         problems = "; ".join(f"[{p.severity}] {p.message}" for p in record.problems)
         worst.add_row(f"{record.entity} {record.record_id}", f"{record.score:.0f}", problems)
     console.print(worst)
+
+
+@app.command("enrich")
+def enrich_command(
+    ico: str = typer.Argument(..., help="IČO to look up in ARES."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="ARES REST base URL (default: the public one)."
+    ),
+) -> None:
+    """Look an IČO up in ARES (cached in the data folder): legal name, seat, DIČ, status."""
+    from spojka.core.settings import load_settings
+    from spojka.quality.ares import DEFAULT_BASE_URL, AresClient
+
+    cache = load_settings().data_dir / "cache" / "ares"
+    with AresClient(cache_dir=cache, base_url=base_url or DEFAULT_BASE_URL) as client:
+        company = client.lookup(ico)
+    if company is None:
+        console.print(f"ARES does not know IČO {ico}")
+        return
+    table = Table(show_header=False)
+    for name, value in (
+        ("IČO", company.ico),
+        ("name", company.name),
+        ("DIČ", company.dic or ""),
+        ("seat", company.address or ""),
+        ("status", "active" if company.active else f"dissolved {company.dissolved}"),
+    ):
+        table.add_row(name, value)
+    console.print(table)
