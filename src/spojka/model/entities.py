@@ -21,13 +21,17 @@ Currency = str  # ISO 4217, e.g. CZK, EUR
 class CanonicalEntity(BaseModel):
     """Base of every canonical contract."""
 
+    def canonical_json(self) -> str:
+        """The stored form: compact JSON in field order, empty fields left out."""
+        return self.model_dump_json(exclude_none=True)
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=False)
 
     entity: ClassVar[str] = ""
     contract_version: ClassVar[int] = 1
     identifiers: ClassVar[tuple[str, ...]] = ()
     #: free-form fields a connector wants to carry without a canonical home
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] | None = None
 
 
 def _check_ico(value: str | None) -> str | None:

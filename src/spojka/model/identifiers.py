@@ -13,6 +13,8 @@ _VS = re.compile(r"^\d{1,10}$")
 
 def normalize_ico(value: str) -> str:
     """Strip spaces and left-pad to 8 digits (older IČO were written with 6 or 7 digits)."""
+    if len(value) == 8 and value.isdigit():
+        return value
     digits = re.sub(r"\s+", "", value)
     if digits.isdigit() and 6 <= len(digits) < 8:
         digits = digits.zfill(8)
@@ -23,12 +25,15 @@ def is_valid_ico(value: str) -> bool:
     """IČO: 8 digits, the last one a mod-11 check digit over weights 8..2."""
     if not _ICO.match(value):
         return False
-    total = sum(int(d) * w for d, w in zip(value[:7], range(8, 1, -1), strict=True))
+    d = [ord(c) - 48 for c in value]
+    total = 8 * d[0] + 7 * d[1] + 6 * d[2] + 5 * d[3] + 4 * d[4] + 3 * d[5] + 2 * d[6]
     check = (11 - total % 11) % 10
-    return check == int(value[7])
+    return check == d[7]
 
 
 def normalize_dic(value: str) -> str:
+    if value.isalnum():
+        return value.upper()
     return re.sub(r"[\s-]+", "", value).upper()
 
 
@@ -48,7 +53,8 @@ def is_valid_email(value: str) -> bool:
 def normalize_domain(value: str) -> str:
     """Lower-case host without scheme, path or leading www."""
     host = value.strip().lower()
-    host = re.sub(r"^[a-z]+://", "", host).split("/", 1)[0].split(":", 1)[0]
+    if "/" in host or ":" in host:
+        host = re.sub(r"^[a-z]+://", "", host).split("/", 1)[0].split(":", 1)[0]
     return host.removeprefix("www.")
 
 

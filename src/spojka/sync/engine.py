@@ -10,9 +10,9 @@ is answered by the target instead of creating a second record.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +29,13 @@ from spojka.core.db import utcnow
 from spojka.core.errors import ConfigError, NotFoundError, SpojkaError, TransientError
 from spojka.core.logging import get_logger
 from spojka.sync import metrics, rules
-from spojka.sync.mapping import RecordError, StreamMapping, SyncMapping, parse_mapping
+from spojka.sync.mapping import (
+    RecordError,
+    StreamMapping,
+    SyncMapping,
+    check_contract,
+    parse_mapping,
+)
 from spojka.sync.store import (
     BUCKET,
     CONFLICT,
@@ -428,7 +434,7 @@ class SyncEngine:
             )
 
         batch: dict[str, tuple[Mapping[str, Any], str | None]] = {}
-        page_max: str | None = None
+        cursor_values: list[str] = []
         for raw in records:
             if "_error" in raw:
                 dead_letter(raw, str(raw["_error"]), None, "ParseError")
@@ -443,13 +449,14 @@ class SyncEngine:
             if ckey:
                 cursor_value = raw.get(ckey)
                 if cursor_value is not None:
-                    page_max = rules.max_version(page_max, str(cursor_value))
+                    cursor_values.append(str(cursor_value))
             previous = batch.get(ext)
             if previous is None or rules.is_newer(version, previous[1]):
                 batch[ext] = (raw, version)
             else:
                 stats.stale += 1
 
+        page_max = rules.newest(cursor_values)
         links = self._links(conn, system, entity, list(batch))
         new_records: list[tuple[Any, ...]] = []
         new_versions: list[tuple[Any, ...]] = []
@@ -460,15 +467,17 @@ class SyncEngine:
 
         for ext, (raw, version) in batch.items():
             link = links.get(ext)
-            src_hash = rules.source_hash(raw)
             if link is not None:
+                seen = link.source_version
                 if (
                     version is not None
-                    and link.source_version is not None
-                    and not rules.is_newer(version, link.source_version)
+                    and seen is not None
+                    and (version == seen or not rules.is_newer(version, seen))
                 ):
                     stats.stale += 1
                     continue
+            src_hash = rules.source_hash(raw)
+            if link is not None:
                 if src_hash == link.source_hash:
                     stats.unchanged += 1
                     continue
@@ -478,15 +487,14 @@ class SyncEngine:
                     link_updates.append((version, src_hash, link.synced_version, now_db, link.id))
                     continue
             try:
-                data = sm.to_canonical(raw)
+                data_text = sm.validate(raw).canonical_json()
             except RecordError as exc:
                 dead_letter(raw, exc.message, ext, "RecordError")
                 metrics.ERRORS.labels(system, stream.name, "record").inc()
                 continue
-            data_text = _dumps(data)
             data_hash = rules.text_hash(data_text)
             if link is None:
-                cid = uuid.uuid4().hex
+                cid = os.urandom(16).hex()
                 new_records.append(
                     (cid, entity, 1, data_text, data_hash, label, system, False, now_db)
                 )
@@ -495,7 +503,7 @@ class SyncEngine:
                 fanout.append((cid, 1, f"{system}:{stream.name}:{ext}:{version or src_hash}"))
                 stats.created += 1
                 continue
-            changed.append((ext, version, src_hash, data, data_hash, link))
+            changed.append((ext, version, src_hash, json.loads(data_text), data_hash, link))
 
         if changed:
             self._apply_changes(
@@ -536,24 +544,17 @@ class SyncEngine:
     def _links(
         self, conn: DbConnection, system: str, entity: str, external_ids: list[str]
     ) -> dict[str, Any]:
+        """Existing links of a batch, by external id (plain SQL: this runs for every page)."""
         found: dict[str, Any] = {}
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for part in chunks(external_ids):
-            rows = conn.execute(
-                sa.select(
-                    LINK.c.id,
-                    LINK.c.external_id,
-                    LINK.c.canonical_id,
-                    LINK.c.source_version,
-                    LINK.c.source_hash,
-                    LINK.c.written_version,
-                    LINK.c.synced_version,
-                ).where(
-                    LINK.c.system == system,
-                    LINK.c.entity == entity,
-                    LINK.c.external_id.in_(part),
-                )
+            sql = (
+                "SELECT id, external_id, canonical_id, source_version, source_hash, "
+                "written_version, synced_version FROM sync_link "
+                f"WHERE system = {mark} AND entity = {mark} "
+                f"AND external_id IN ({', '.join([mark] * len(part))})"
             )
-            for row in rows:
+            for row in conn.exec_driver_sql(sql, (system, entity, *part)):
                 found[row.external_id] = row
         return found
 
@@ -664,7 +665,13 @@ class SyncEngine:
             synced = link.synced_version
             if result.changed:
                 new_version = cur.version + 1
-                text = _dumps(result.data)
+                try:
+                    text = check_contract(sm.contract, result.data).canonical_json()
+                except RecordError as exc:  # two valid sides that do not fit together
+                    log.warning(
+                        "sync.merge_invalid", canonical_id=link.canonical_id, error=exc.message
+                    )
+                    continue
                 conn.execute(
                     RECORD.update()
                     .where(RECORD.c.canonical_id == link.canonical_id)

@@ -29,6 +29,7 @@ default, unit, currency, strip, upper, lower. Everything here is pure: no databa
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,18 @@ class MappingError(ValidationError):
 
 class RecordError(ValidationError):
     """One record could not be mapped or validated (goes to the dead-letter queue)."""
+
+
+def check_contract(contract: type[CanonicalEntity], data: Mapping[str, Any]) -> CanonicalEntity:
+    """Validate data against an entity's contract; RecordError names the failing field."""
+    try:
+        return contract.model_validate(data)
+    except PydanticValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"]) or "(record)"
+        raise RecordError(
+            f"{contract.entity}.{name}: {err['msg']}", detail={"field": name}
+        ) from None
 
 
 # -- YAML with line numbers ---------------------------------------------------------------
@@ -371,7 +384,7 @@ class StreamMapping:
     outbound_required: list[str]
     source_columns: dict[str, list[str]] = field(default_factory=dict)
 
-    def to_canonical(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def validate(self, raw: Mapping[str, Any]) -> CanonicalEntity:
         """Map and validate one source record; RecordError names the failing field."""
         mapped: dict[str, Any] = {}
         for name, getter in self.inbound.items():
@@ -381,17 +394,11 @@ class StreamMapping:
                 raise RecordError(f"{self.stream}.{name}: {exc}", detail={"field": name}) from None
             if value is not None:
                 mapped[name] = value
-        try:
-            entity = self.contract.model_validate(mapped)
-        except PydanticValidationError as exc:
-            err = exc.errors()[0]
-            name = ".".join(str(p) for p in err["loc"]) or "(record)"
-            raise RecordError(
-                f"{self.entity}.{name}: {err['msg']}", detail={"field": name}
-            ) from None
-        data = entity.model_dump(mode="json", exclude_none=True)
-        if not data.get("extra"):
-            data.pop("extra", None)
+        return check_contract(self.contract, mapped)
+
+    def to_canonical(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Map and validate one source record into canonical data (JSON types)."""
+        data: dict[str, Any] = json.loads(self.validate(raw).canonical_json())
         return data
 
     def to_target(self, data: Mapping[str, Any]) -> dict[str, Any]:

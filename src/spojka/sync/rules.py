@@ -59,6 +59,13 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def newest(versions: list[str]) -> str | None:
+    """The newest of many versions or cursor values (None for none)."""
+    if not versions:
+        return None
+    return max(versions, key=_version_key)
+
+
 def content_hash(data: Mapping[str, Any]) -> str:
     """Stable hash of a record's content (key order does not matter)."""
     return text_hash(canonical_json(data))

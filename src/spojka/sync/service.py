@@ -19,7 +19,7 @@ from spojka.core.db import utcnow
 from spojka.core.errors import ConflictError, NotFoundError, ValidationError
 from spojka.sync import metrics, rules
 from spojka.sync.engine import SyncEngine, SyncSettings, _dumps
-from spojka.sync.mapping import parse_mapping
+from spojka.sync.mapping import RecordError, check_contract, parse_mapping
 from spojka.sync.models import ConflictRead, DeadLetterRead
 from spojka.sync.store import (
     CONFLICT,
@@ -263,14 +263,11 @@ def resolve_conflict(
         from spojka.model.entities import entity_class
 
         try:
-            checked = entity_class(row.entity).model_validate(data)
-        except Exception as exc:
-            raise ValidationError(f"{row.entity}.{row.field}: {exc}") from None
-        data = checked.model_dump(mode="json", exclude_none=True)
-        if not data.get("extra"):
-            data.pop("extra", None)
+            checked = check_contract(entity_class(row.entity), data)
+        except RecordError as exc:
+            raise ValidationError(exc.message, detail=exc.detail) from None
         version = record.version + 1
-        text = _dumps(data)
+        text = checked.canonical_json()
         source = f"resolution:{actor}"
         conn.execute(
             RECORD.update()
@@ -278,7 +275,7 @@ def resolve_conflict(
             .values(
                 version=version,
                 data=text,
-                data_hash=rules.content_hash(data),
+                data_hash=rules.text_hash(text),
                 source_system=source,
                 updated_at=now,
             )

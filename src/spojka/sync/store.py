@@ -60,5 +60,5 @@ def update_sql(conn: Connection, table: sa.Table, columns: Sequence[str], key: s
 
 def db_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
     """A value as the driver wants it for this column (SQLite stores datetimes as text)."""
-    processor = column.type.bind_processor(conn.dialect)
+    processor = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return processor(value) if processor else value
