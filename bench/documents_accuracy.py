@@ -113,7 +113,7 @@ def _summary(rows: list[dict[str, Any]], header: list[str]) -> dict[str, Any]:
             per_field[field].append(ok)
         exact += all(row["fields"].values())
         header_exact += all(row["fields"][f] for f in header)
-    head = [ok for f in header for ok in per_field[f]]
+    head = [ok for f in header for ok in per_field.get(f, [])]
     out: dict[str, Any] = {
         "documents": len(rows),
         "header_field_accuracy": round(sum(head) / len(head), 4) if head else None,
@@ -124,7 +124,7 @@ def _summary(rows: list[dict[str, Any]], header: list[str]) -> dict[str, Any]:
         ),
         "exact_document_rate": round(exact / len(rows), 4) if rows else None,
         "header_exact_document_rate": round(header_exact / len(rows), 4) if rows else None,
-        "per_field": {f: round(sum(v) / len(v), 3) for f, v in sorted(per_field.items())},
+        "per_field": {f: round(sum(v) / len(v), 3) for f, v in sorted(per_field.items()) if v},
     }
     base = [ok for row in rows if "baseline" in row for f in header for ok in [row["baseline"][f]]]
     if base:

@@ -45,7 +45,8 @@ def _labels(*patterns: str) -> list[re.Pattern[str]]:
 FIELD_LABELS: dict[str, list[re.Pattern[str]]] = {
     "number": _labels(
         r"cislo faktury", r"faktura c\.?", r"faktura cislo", r"faktura - danovy doklad c\.?",
-        r"danovy doklad c\.?", r"cislo dokladu", r"doklad c\.?", r"evidencni cislo(?: dokladu)?",
+        r"danovy doklad c\.?", r"cislo dokladu", r"doklad c\.?", r"doklad cislo",
+        r"evidencni cislo(?: dokladu)?",
         r"faktura\s+-?\s*danovy doklad", r"cislo faktury",
         r"invoice (?:no\.?|number|nr\.?|#)", r"tax invoice no\.?",
         r"rechnungs-?(?:nummer|nr\.?)", r"rechnung (?:nr\.?|nummer)", r"faktura c\.",
@@ -79,14 +80,15 @@ FIELD_LABELS: dict[str, list[re.Pattern[str]]] = {
     "total_without_vat": _labels(
         r"celkem bez dph", r"zaklad dph celkem", r"celkova castka bez dph", r"celkom bez dph",
         r"spolu bez dph", r"suma bez dph", r"total (?:without|excl\.?|excluding|before) vat",
-        r"subtotal", r"mezisoucet", r"net total", r"total net", r"net amount", r"nettobetrag",
+        r"subtotal", r"mezisoucet", r"zaklad dane celkem", r"zaklad dane", r"net total",
+        r"total net", r"net amount", r"nettobetrag",
         r"summe netto", r"zwischensumme", r"gesamt netto", r"netto gesamt",
         r"gesamtbetrag netto", r"rechnungsbetrag netto",
     ),
     "total_vat": _labels(
         r"dph celkem", r"celkem dph", r"dph celkom", r"dph spolu", r"spolu dph",
         r"celkova dph", r"vyse dph", r"vyska dph", r"total vat", r"vat total", r"vat amount",
-        r"total tax", r"umsatzsteuer gesamt", r"mwst\.? gesamt", r"summe mwst\.?",
+        r"total tax", r"^tax:?$", r"umsatzsteuer gesamt", r"mwst\.? gesamt", r"summe mwst\.?",
         r"summe ust\.?", r"ust\.? gesamt", r"gesamt mwst\.?", r"umsatzsteuer",
     ),
     "total_with_vat": _labels(
