@@ -37,7 +37,7 @@ class MatchSettings:
     #: compared pairs scoring below this may never end up in one cluster (anti-chaining)
     cannot_link_below: float = -2.0
     #: name-like blocks larger than this are skipped: they would only compare strangers
-    max_block: int = 50
+    max_block: int = 30
     #: identifier blocks (IČO, e-mail, phone) may be larger: a company has branches
     max_identifier_block: int = 500
 
