@@ -10,7 +10,6 @@ is answered by the target instead of creating a second record.
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -405,6 +404,9 @@ class SyncEngine:
     ) -> tuple[IngestStats, str | None]:
         """Apply a batch inside the caller's transaction; return stats and the newest cursor."""
         stats = IngestStats()
+        if conn.dialect.name == "sqlite":
+            # a bigger page cache for this connection keeps index pages of big batches in RAM
+            conn.exec_driver_sql("PRAGMA cache_size = -65536")
         now = utcnow()
         now_db = db_value(conn, RECORD.c.updated_at, now)
         system, entity = runtime.name, sm.entity
@@ -494,7 +496,7 @@ class SyncEngine:
                 continue
             data_hash = rules.text_hash(data_text)
             if link is None:
-                cid = os.urandom(16).hex()
+                cid = rules.new_canonical_id()
                 new_records.append(
                     (cid, entity, 1, data_text, data_hash, label, system, False, now_db)
                 )

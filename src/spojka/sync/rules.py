@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +50,11 @@ def max_version(a: str | None, b: str | None) -> str | None:
     if b is None:
         return a
     return a if is_newer(a, b) else b
+
+
+def new_canonical_id() -> str:
+    """32 hex chars, time-ordered then random: inserts land at the end of every index."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 def canonical_json(data: Any) -> str:
