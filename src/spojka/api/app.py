@@ -19,10 +19,14 @@ from spojka.api.auth import READ, Principal, get_app, require
 from spojka.api.middleware import RequestContextMiddleware
 from spojka.bootstrap import Spojka
 from spojka.core import telemetry
+from spojka.documents.router import router as documents_router
 from spojka.flows.router import router as flows_router
 from spojka.governance.router import router as governance_router
+from spojka.quality.router import router as quality_router
 from spojka.runtime import engine
 from spojka.runtime.router import router as runtime_router
+from spojka.sync.router import router as sync_router
+from spojka.sync.router import stop_workers as stop_sync_workers
 
 WEB_ROOT = Path(__file__).parent / "web"
 
@@ -43,8 +47,15 @@ def get_status(request: Request, principal: Principal = require(READ)) -> dict[s
 
 
 # Domains add (prefix, router) pairs here; every route in them must carry a RoleGuard.
-API_ROUTERS: list[APIRouter] = [status_router, governance_router, runtime_router]
-API_ROUTERS.append(flows_router)
+API_ROUTERS: list[APIRouter] = [
+    status_router,
+    governance_router,
+    runtime_router,
+    sync_router,
+    quality_router,
+    documents_router,
+    flows_router,
+]
 
 
 def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:
@@ -55,6 +66,7 @@ def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:
         if with_runtime:
             engine.launch(instance.settings, executor_id="serve")
         yield
+        stop_sync_workers()
         if with_runtime:
             engine.shutdown()
 
