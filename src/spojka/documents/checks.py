@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from stdnum import iban as stdnum_iban
 from stdnum.cz import dic as cz_dic
+from stdnum.eu import vat as eu_vat
 from stdnum.sk import dph as sk_dph
 
 from spojka.core.errors import ValidationError
@@ -257,6 +258,8 @@ def check_party(party: Party, role: str) -> list[InvoiceCheckFailed]:
             ok = sk_dph.is_valid(value)
         elif key == "dic" and value.isdigit() and len(value) == 10:
             ok = sk_dph.is_valid("SK" + value)  # Slovak DIČ: same number as the IČ DPH
+        elif key == "vat_id" and value[:2].isalpha():
+            ok = eu_vat.is_valid(value)  # other EU VAT ids (DE, AT, PL …) by their own rules
         if not ok:
             out.append(
                 InvalidDic(

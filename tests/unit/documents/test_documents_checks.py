@@ -127,3 +127,13 @@ def test_raise_first_raises_the_named_exception() -> None:
     inv.due_date = date(2020, 1, 1)
     with pytest.raises(checks.DueBeforeIssue):
         checks.raise_first(inv)
+
+
+def test_other_eu_vat_ids_are_checked_too() -> None:
+    inv = good_invoice()
+    inv.customer = Party(name="Müller GmbH", vat_id="DE136695976")
+    assert checks.check_party(inv.customer, "customer") == []
+    inv.customer.vat_id = "DE136695977"
+    assert [type(f).__name__ for f in checks.check_party(inv.customer, "customer")] == [
+        "InvalidDic"
+    ]
