@@ -323,35 +323,34 @@ class MatchIndex:
 
     def _match_prepared(self, p: Prepared, *, explain: bool = True) -> IncrementalMatch:
         candidates: list[Candidate] = []
+        # per candidate cluster: evidence for and against, as the batch clustering weighs it
+        support: dict[str, float] = {}
+        against: dict[str, float] = {}
+        forbidden: set[str] = set()
         for position in self.blocking.candidates(p):
             other = self.records[position]
             if other.record_id == p.record_id:
                 continue
             result = score_pair(self.entity, p, other, self.settings, explain=explain)
-            if result.decision != "separate" or result.score < self.settings.cannot_link_below:
-                candidates.append(
-                    Candidate(other.record_id, self.cluster_id(other.record_id), result)
-                )
+            cluster = self.cluster_id(other.record_id)
+            score = result.score
+            if hard_conflict(self.entity, p, other, score, self.settings):
+                forbidden.add(cluster)
+            elif score < self.settings.cannot_link_below:
+                against[cluster] = against.get(cluster, 0.0) + score
+            elif score >= self.settings.review_threshold:
+                support[cluster] = support.get(cluster, 0.0) + score
+            if result.decision != "separate":
+                candidates.append(Candidate(other.record_id, cluster, result))
         candidates.sort(key=lambda c: -c.score.score)
-        # a cluster holding any record this one clearly is not, is not its cluster
-        blocked = {
-            c.cluster_id
-            for c in candidates
-            if c.score.score < self.settings.cannot_link_below
-            or hard_conflict(
-                self.entity,
-                p,
-                self.records[self.position[c.record_id]],
-                c.score.score,
-                self.settings,
-            )
-        }
-        matches = [c for c in candidates if c.score.decision != "separate"]
-        for candidate in matches:
-            if candidate.cluster_id in blocked:
+        for candidate in candidates:
+            cluster = candidate.cluster_id
+            if cluster in forbidden:
                 continue
-            return IncrementalMatch(candidate.score.decision, candidate.cluster_id, matches)
-        return IncrementalMatch("separate", None, matches)
+            if support.get(cluster, 0.0) + against.get(cluster, 0.0) <= 0:
+                continue  # the cluster holds records this one clearly is not
+            return IncrementalMatch(candidate.score.decision, cluster, candidates)
+        return IncrementalMatch("separate", None, candidates)
 
     def add(self, record_id: str, values: Mapping[str, str | None]) -> IncrementalMatch:
         """Match a new record and file it: into its cluster on a merge, else on its own."""
@@ -360,9 +359,6 @@ class MatchIndex:
         p = prepare(self.entity, record_id, values)
         outcome = self._match_prepared(p, explain=False)
         position = self._insert(p)
-        for candidate in outcome.candidates:
-            if candidate.score.score < self.settings.cannot_link_below:
-                self.uf.forbid(position, self.position[candidate.record_id])
         if outcome.decision == "merge" and outcome.cluster_id is not None:
             anchor = self.position[outcome.candidates[0].record_id]
             for candidate in outcome.candidates:

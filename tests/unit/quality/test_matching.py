@@ -140,3 +140,25 @@ def test_incremental_match_files_a_new_duplicate_into_its_cluster() -> None:
     stranger = {"name": "Zcela Jiná Firma a.s.", "ico": "", "city": "Poprad", "zip": "05801"}
     assert index.add("NEW-2", stranger).decision == "separate"
     assert index.cluster_id("NEW-2") == "NEW-2"
+
+
+def test_incremental_filing_agrees_with_batch_clustering() -> None:
+    rows = generate_companies(2000, seed=21)
+    records = [(row["id"], row) for row in rows]
+    head, tail = records[:1800], records[1800:]
+    index = MatchIndex.from_dedupe("account", head, dedupe("account", head))
+    for record_id, values in tail:
+        index.add(record_id, values)
+    incremental = {record_id: index.cluster_id(record_id) for record_id, _ in records}
+    assert _f1(rows, incremental) > 0.97
+    assert _f1(rows, incremental) > _f1(rows, dedupe("account", records).cluster_of) - 0.01
+
+
+def test_a_new_record_with_another_valid_ico_is_never_filed_into_a_cluster() -> None:
+    base = {"name": "Alfa Stavby s.r.o.", "zip": "60200", "city": "Brno", "phone": "601123456"}
+    records = [("A", {**base, "ico": "25596641"}), ("B", {**base})]
+    index = MatchIndex.from_dedupe("account", records, dedupe("account", records))
+    assert index.cluster_id("A") == index.cluster_id("B")
+    outcome = index.add("C", {**base, "ico": "27082440"})
+    assert outcome.decision != "merge"
+    assert index.cluster_id("C") == "C"
