@@ -339,7 +339,8 @@ def normalize_email(raw: str) -> str:
     if "@" in text:
         local, _, host = text.rpartition("@")
         try:
-            host = host.encode("idna").decode("ascii")
+            # only internationalised domains need the (slow) IDNA codec
+            host = host if host.isascii() else host.encode("idna").decode("ascii")
         except UnicodeError:
             raise InvalidValue("email_invalid", f"e-mail {raw!r} has an invalid domain") from None
         text = f"{local}@{host}"
@@ -361,7 +362,7 @@ def normalize_domain(raw: str) -> str:
     text = text.rsplit("@", 1)[-1].split(":", 1)[0].rstrip(".")
     text = text.removeprefix("www.")
     try:
-        text = text.encode("idna").decode("ascii")
+        text = text if text.isascii() else text.encode("idna").decode("ascii")
     except UnicodeError:
         raise InvalidValue("domain_invalid", f"domain {raw!r} is not a valid host name") from None
     if not _DOMAIN_RE.match(text):
