@@ -117,5 +117,9 @@ def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:
     def web_root() -> FileResponse:
         return FileResponse(WEB_ROOT / "index.html")
 
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=instance.settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=instance.settings.max_body_bytes,
+        max_upload_bytes=instance.settings.max_upload_bytes,
+    )
     return app

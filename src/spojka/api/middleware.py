@@ -38,16 +38,23 @@ class _TooLarge(Exception):
     pass
 
 
+# Routes that take whole files (scans, PDFs) get the upload limit instead of the JSON one.
+UPLOAD_PATHS = ("/api/v1/documents",)
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        path: str = scope.get("path", "")
+        limit = self.max_upload_bytes if path.startswith(UPLOAD_PATHS) else self.max_body_bytes
         trace_id = tracing.parse_traceparent(headers.get("traceparent"))
         start = time.perf_counter()
         status_holder = {"status": 500}
@@ -56,8 +63,8 @@ class RequestContextMiddleware:
             tracing.trace_context(span_id or trace_id) as tid,
         ):
             declared = headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
-                await self._reject_too_large(scope, send, status_holder)
+            if declared and declared.isdigit() and int(declared) > limit:
+                await self._reject_too_large(scope, send, status_holder, limit)
             else:
                 received = 0
 
@@ -66,7 +73,7 @@ class RequestContextMiddleware:
                     message = await receive()
                     if message["type"] == "http.request":
                         received += len(message.get("body", b""))
-                        if received > self.max_body_bytes:
+                        if received > limit:
                             raise _TooLarge
                     return message
 
@@ -80,19 +87,23 @@ class RequestContextMiddleware:
                 try:
                     await self.app(scope, limited_receive, send_with_trace)
                 except _TooLarge:
-                    await self._reject_too_large(scope, send, status_holder)
+                    await self._reject_too_large(scope, send, status_holder, limit)
         route = scope.get("route")
         route_path: str = getattr(route, "path", None) or "unmatched"
         method: str = scope.get("method", "")
         HTTP_REQUESTS.labels(method, route_path, str(status_holder["status"])).inc()
         HTTP_SECONDS.labels(method, route_path).observe(time.perf_counter() - start)
 
-    async def _reject_too_large(self, scope: Scope, send: Send, holder: dict[str, Any]) -> None:
+    async def _reject_too_large(
+        self, scope: Scope, send: Send, holder: dict[str, Any], limit: int
+    ) -> None:
         holder["status"] = 413
+        uploads = limit == self.max_upload_bytes
+        setting = "SPOJKA_MAX_UPLOAD_BYTES" if uploads else "SPOJKA_MAX_BODY_BYTES"
         body = _problem_bytes(
             413,
             "Request body too large",
-            f"the body exceeds the limit of {self.max_body_bytes} bytes (SPOJKA_MAX_BODY_BYTES)",
+            f"the body exceeds the limit of {limit} bytes ({setting})",
             "too_large",
             scope.get("path", ""),
         )

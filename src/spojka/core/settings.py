@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     otlp_endpoint: str | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_upload_bytes: int = Field(default=26_214_400, ge=1024)
     app_version: str = "spojka-0.1"
 
     @classmethod

@@ -180,3 +180,15 @@ def test_starting_an_unknown_flow_or_with_wrong_arguments_is_refused(api):
         headers=_bearer(plain[Role.integrator]),
     )
     assert wrong.status_code == 400 and "colour" in wrong.json()["detail"]
+
+
+def test_document_uploads_have_their_own_larger_limit(api):
+    client, plain = api
+    # 2 MB is over the JSON limit but within the upload limit: the route itself answers.
+    response = client.post(
+        "/api/v1/documents/extract",
+        params={"filename": "big.pdf"},
+        content=b"%PDF" * 500_000,
+        headers=_bearer(plain[Role.integrator]),
+    )
+    assert response.status_code != 413
