@@ -275,3 +275,38 @@ def test_records_deleted_while_paging_do_not_hide_others(
         token = page.next_token
     assert before - set(gone) <= seen  # nothing that still exists was skipped
     connector.close()
+
+
+def test_every_readable_stream_lists_through_the_connector(
+    crm: BottleCRMInstance, client: BottleCRMClient
+) -> None:
+    tag = secrets.token_hex(3)
+    account_id = client.create("accounts", {"name": f"Tlačiareň Prešov {tag}"})
+    made = {
+        "leads": client.create(
+            "leads",
+            {"title": f"Dopyt – Prešov {tag}", "first_name": "Ľudmila", "last_name": "Ščerbová"},
+        ),
+        "tickets": client.create(
+            "tickets",
+            {
+                "name": f"Reklamácia tlače {tag}",
+                "status": "New",
+                "priority": "Normal",
+                "account": account_id,
+            },
+        ),
+        "tasks": client.create(
+            "tasks",
+            {"title": f"Zavolať zákazníkovi {tag}", "status": "New", "priority": "Low"},
+        ),
+    }
+    connector = BottleCRMConnector(_config(crm))
+    for stream_name, record_id in made.items():
+        ids = set(connector.list_ids(connector.stream(stream_name)))
+        assert record_id in ids, stream_name
+    lead = connector.fetch("leads", made["leads"])
+    assert (lead["first_name"], lead["last_name"]) == ("Ľudmila", "Ščerbová")
+    activity = connector.read_page(connector.stream("activities"), since=None, page_token=None)
+    assert made["tickets"] in {r["entity_id"] for r in activity.records}
+    connector.close()
