@@ -188,6 +188,10 @@ class SyncEngine:
     def close(self) -> None:
         self.reload()
 
+    def cached_connections(self) -> frozenset[str]:
+        """Connections already loaded (their checks need no database read)."""
+        return frozenset(self._runtimes)
+
     def runtime(self, name: str) -> ConnectionRuntime:
         if name in self._runtimes:
             return self._runtimes[name]

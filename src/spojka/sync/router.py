@@ -3,11 +3,14 @@ other route carries a role guard."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from spojka.api.auth import APPROVE, OPERATE, READ, Principal, get_app, require
@@ -18,12 +21,22 @@ from spojka.sync.models import ConflictRead, ConflictResolve, DeadLetterRead
 router = APIRouter(tags=["sync"])
 
 _lock = threading.Lock()
-_engines: dict[int, tuple[SyncEngine, webhooks.WebhookWorker]] = {}
+_engines: dict[int, _SyncRuntime] = {}
 
 
-def sync_engine(request: Request) -> tuple[SyncEngine, webhooks.WebhookWorker]:
-    """One SyncEngine and inbox worker per application instance (started on first use)."""
-    db = get_app(request).engine
+def ensure_worker(db: Engine) -> webhooks.WebhookWorker:
+    """Start the inbox worker of a database (call at app start: it drains what a crash left)."""
+    return _runtime(db).worker
+
+
+@dataclass
+class _SyncRuntime:
+    engine: SyncEngine
+    worker: webhooks.WebhookWorker
+    writer: webhooks.InboxWriter
+
+
+def _runtime(db: Engine) -> _SyncRuntime:
     key = id(db)
     with _lock:
         found = _engines.get(key)
@@ -31,16 +44,22 @@ def sync_engine(request: Request) -> tuple[SyncEngine, webhooks.WebhookWorker]:
             engine = SyncEngine(db)
             worker = webhooks.WebhookWorker(engine)
             worker.start()
-            found = _engines[key] = (engine, worker)
+            found = _engines[key] = _SyncRuntime(engine, worker, webhooks.InboxWriter(db))
     return found
+
+
+def sync_engine(request: Request) -> _SyncRuntime:
+    """One SyncEngine, inbox writer and inbox worker per application instance."""
+    return _runtime(get_app(request).engine)
 
 
 def stop_workers() -> None:
     """Stop inbox workers (app shutdown, tests)."""
     with _lock:
-        for engine, worker in _engines.values():
-            worker.stop()
-            engine.close()
+        for runtime in _engines.values():
+            runtime.writer.stop()
+            runtime.worker.stop()
+            runtime.engine.close()
         _engines.clear()
 
 
@@ -49,19 +68,29 @@ async def receive_webhook(connection: str, request: Request) -> dict[str, Any]:
     """Verify (HMAC + timestamp window), store durably, then answer; processing is async."""
     body = await request.body()
     headers = dict(request.headers)
-    engine, worker = await run_in_threadpool(sync_engine, request)
-    receipt = await run_in_threadpool(
-        webhooks.receive, engine=engine, connection=connection, headers=headers, body=body
-    )
-    worker.wake()
-    return {"stored": receipt.stored, "duplicates": receipt.duplicates}
+    runtime = sync_engine(request)
+    if connection in runtime.engine.cached_connections():
+        rows = webhooks.verify(
+            engine=runtime.engine, connection=connection, headers=headers, body=body
+        )
+    else:  # first use reads the connection from the database
+        rows = await run_in_threadpool(
+            webhooks.verify,
+            engine=runtime.engine,
+            connection=connection,
+            headers=headers,
+            body=body,
+        )
+    stored = await asyncio.wrap_future(runtime.writer.submit(rows))
+    runtime.worker.wake()
+    return {"stored": stored, "duplicates": len(rows) - stored}
 
 
 @router.get("/connections/{connection}/health")
 def connection_health(
     connection: str, request: Request, principal: Principal = require(READ)
 ) -> dict[str, Any]:
-    engine, _ = sync_engine(request)
+    engine = sync_engine(request).engine
     return service.health(db=engine.db, connection=connection, engine=engine)
 
 
@@ -88,7 +117,7 @@ def resolve_conflict(
     request: Request,
     principal: Principal = require(APPROVE | OPERATE),
 ) -> ConflictRead:
-    engine, _ = sync_engine(request)
+    engine = sync_engine(request).engine
     return service.resolve_conflict(
         db=engine.db,
         engine=engine,
@@ -131,7 +160,7 @@ class ReplayRequest(BaseModel):
 def replay_dead_letters(
     body: ReplayRequest, request: Request, principal: Principal = require(OPERATE)
 ) -> dict[str, int]:
-    engine, _ = sync_engine(request)
+    engine = sync_engine(request).engine
     return service.replay_dead_letters(
         db=engine.db,
         engine=engine,

@@ -9,8 +9,10 @@ so de-duplication by (id, version), ownership and conflicts apply to them equall
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -33,10 +35,10 @@ class Receipt:
     duplicates: int
 
 
-def receive(
+def verify(
     *, engine: SyncEngine, connection: str, headers: Mapping[str, str], body: bytes
-) -> Receipt:
-    """Verify a delivery and store its events; raises NotFound/Auth/ValidationError."""
+) -> list[dict[str, object]]:
+    """Check a delivery and turn its events into inbox rows; NotFound/Auth/ValidationError."""
     runtime = engine.runtime(connection)  # unknown connection → NotFoundError (404)
     try:
         events = runtime.connector.verify_webhook(headers, body)
@@ -45,7 +47,7 @@ def receive(
         raise
     now = utcnow()
     trace_id = tracing.current_trace_id()
-    rows = [
+    return [
         dict(
             connection=connection,
             event_id=e.event_id[:200],
@@ -67,16 +69,80 @@ def receive(
         )
         for e in events
     ]
+
+
+def store(conn: sa.Connection, rows: list[dict[str, object]]) -> int:
+    """Insert inbox rows inside the caller's transaction; return how many were new."""
     stored = 0
+    for row in rows:
+        inserted = conn.execute(insert_ignore(conn, WEBHOOK).values(**row).returning(WEBHOOK.c.id))
+        stored += len(inserted.all())
+    return stored
+
+
+def receive(
+    *, engine: SyncEngine, connection: str, headers: Mapping[str, str], body: bytes
+) -> Receipt:
+    """Verify a delivery and store its events durably (its own transaction)."""
+    rows = verify(engine=engine, connection=connection, headers=headers, body=body)
     with engine.db.begin() as conn:
-        for row in rows:
-            inserted = conn.execute(
-                insert_ignore(conn, WEBHOOK).values(**row).returning(WEBHOOK.c.id)
-            )
-            stored += len(inserted.all())
+        stored = store(conn, rows)
     metrics.WEBHOOKS.labels(connection, "stored").inc(stored)
     metrics.WEBHOOKS.labels(connection, "duplicate").inc(len(rows) - stored)
     return Receipt(stored=stored, duplicates=len(rows) - stored)
+
+
+class InboxWriter:
+    """Group commit: one thread stores the events of all concurrent requests in one
+    transaction, then answers each request. Every 2xx still follows its own commit, but
+    a busy receiver pays one commit per batch instead of one per request."""
+
+    def __init__(self, db: sa.Engine, *, max_batch: int = 500) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[list[dict[str, object]], Future[int]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._loop, name="spojka-inbox", daemon=True)
+        self._thread.start()
+
+    def submit(self, rows: list[dict[str, object]]) -> Future[int]:
+        future: Future[int] = Future()
+        self._queue.put((rows, future))
+        return future
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+            try:
+                with self.db.begin() as conn:
+                    counts = [store(conn, rows) for rows, _ in batch]
+            except Exception as exc:  # nothing was committed: every request gets the error
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (rows, future), stored in zip(batch, counts, strict=True):
+                if rows:
+                    name = str(rows[0]["connection"])
+                    metrics.WEBHOOKS.labels(name, "stored").inc(stored)
+                    metrics.WEBHOOKS.labels(name, "duplicate").inc(len(rows) - stored)
+                future.set_result(stored)
 
 
 def _events(items: list[sa.Row[tuple[object, ...]]]) -> list[WebhookEvent]:
@@ -96,7 +162,7 @@ def _events(items: list[sa.Row[tuple[object, ...]]]) -> list[WebhookEvent]:
     return events
 
 
-def process_pending(*, engine: SyncEngine, limit: int = 10_000, batch: int = 500) -> int:
+def process_pending(*, engine: SyncEngine, limit: int = 10_000, batch: int = 200) -> int:
     """Apply stored events in arrival order; a failing group is marked failed, never blocks."""
     done = 0
     while done < limit:
@@ -159,9 +225,10 @@ def process_pending(*, engine: SyncEngine, limit: int = 10_000, batch: int = 500
 class WebhookWorker:
     """A thread that drains the inbox whenever woken (and every ``interval`` seconds)."""
 
-    def __init__(self, engine: SyncEngine, *, interval: float = 1.0) -> None:
+    def __init__(self, engine: SyncEngine, *, interval: float = 1.0, settle: float = 0.2) -> None:
         self.engine = engine
         self.interval = interval
+        self.settle = settle
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="spojka-webhooks", daemon=True)
@@ -180,9 +247,11 @@ class WebhookWorker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
+            # let a burst of deliveries gather: intake answers first, processing in batches
+            self._stop.wait(self.settle)
             self._wake.clear()
             try:
-                process_pending(engine=self.engine)
+                process_pending(engine=self.engine, batch=500)
                 if self.engine.subscribers_all():
                     for target in self.engine.subscribers_all():
                         self.engine.deliver(target, until_idle=False)
