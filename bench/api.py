@@ -8,7 +8,7 @@ or, as a fallback, a small asyncio HTTP/1.1 keep-alive client. Runs alternate be
 two servers over several rounds, and the server not being measured is paused (SIGSTOP) so
 its background work (Spojka's queue polling) does not disturb the other.
 
-    .venv/bin/python bench/api.py [--rounds 5] [--requests 4000] [--concurrency 8]
+    .venv/bin/python bench/api.py [--rounds 7] [--requests 3000] [--concurrency 8]
                                   [--loadgen auto|wrk|python]
 
 The last line is one JSON object: spojka_rps, bare_rps, ratio, p50/p99 latencies, requests.
@@ -356,10 +356,13 @@ def check_same_shape(spojka_base: str, bare_base: str, token: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="alternating runs per server")
-    parser.add_argument("--requests", type=int, default=4000, help="requests per run")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating runs per server")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per run")
     parser.add_argument("--concurrency", type=int, default=8, help="open keep-alive connections")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=5, help="how long to measure idle server CPU"
+    )
     parser.add_argument("--no-pause", action="store_true", help="don't SIGSTOP the idle server")
     parser.add_argument(
         "--serve-workaround",
@@ -431,6 +434,13 @@ def main() -> None:
 
             for name in ("bare", "spojka"):  # warm-up: imports, thread pool, token cache
                 measure(name, min(1000, args.requests), keep=False)
+            # CPU the servers burn with no requests at all (Spojka's runtime polls its
+            # queues); under load it is part of Spojka's CPU per request above.
+            idle: dict[str, float] = {}
+            before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+            time.sleep(args.idle_seconds)
+            for name, p in procs.items():
+                idle[name] = (cpu_seconds(p.pid) - before[name]) / args.idle_seconds * 100
             for i in range(args.rounds):
                 order = ("bare", "spojka") if i % 2 == 0 else ("spojka", "bare")
                 for name in order:
@@ -463,6 +473,8 @@ def main() -> None:
             "spojka_cpu_us_per_req": round(spojka_cpu, 1),
             "bare_cpu_us_per_req": round(bare_cpu, 1),
             "cpu_ratio": round(bare_cpu / spojka_cpu, 3),
+            "spojka_idle_cpu_pct": round(idle["spojka"], 1),
+            "bare_idle_cpu_pct": round(idle["bare"], 1),
             "rounds": args.rounds,
             "concurrency": args.concurrency,
             "loadgen": loadgen_name,
