@@ -30,3 +30,25 @@ def test_an_explicit_interpreter_is_tried_first(monkeypatch: pytest.MonkeyPatch)
     assert bottlecrm.python_candidates()[0] == "/nonexistent/python3.12"
     # A path that does not run is skipped, not fatal, when a real 3.12+ exists.
     assert bottlecrm.find_python() != "/nonexistent/python3.12"
+
+
+def test_ico_is_refused_not_dropped_where_bottlecrm_lacks_the_custom_field() -> None:
+    import httpx
+
+    from spojka.connectors.bottlecrm.connector import BottleCRMConnector
+    from spojka.core.errors import PermanentError
+
+    with bottlecrm.start() as crm:
+        admin = {"Authorization": f"Bearer {crm.org_token}"}
+        definitions = httpx.get(f"{crm.url}/api/custom-fields/", headers=admin).json()
+        for definition in definitions["definitions"]:
+            httpx.delete(f"{crm.url}/api/custom-fields/{definition['id']}/", headers=admin)
+        connector = BottleCRMConnector({"url": crm.url, "token": crm.personal_token})
+        with pytest.raises(PermanentError, match="no Account custom field 'ico'"):
+            connector.write(
+                connector.stream("accounts"),
+                {"name": "Sklárny Karolinka a.s.", "ico": "25596641"},
+                external_id=None,
+                idempotency_key="ico-without-field",
+            )
+        connector.close()

@@ -471,6 +471,22 @@ class BottleCRMClient:
         rows = body.get("activities", []) if isinstance(body, Mapping) else []
         return [r for r in rows if isinstance(r, dict)]
 
+    def custom_field_keys(self, target_model: str) -> set[str]:
+        """Keys of the active custom fields of a model (``Account``, ``Contact``, …)."""
+        body = self.get("/api/custom-fields/", target_model=target_model)
+        rows = body.get("definitions", []) if isinstance(body, Mapping) else []
+        return {
+            str(r["key"])
+            for r in rows
+            if isinstance(r, dict)
+            and r.get("is_active", True)
+            and r.get("target_model")
+            in (
+                None,
+                target_model,
+            )
+        }
+
     def pipelines(self) -> list[Record]:
         body = self.get("/api/opportunities/pipelines/")
         rows = body.get("pipelines", body) if isinstance(body, Mapping) else body

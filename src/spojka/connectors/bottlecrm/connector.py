@@ -350,6 +350,7 @@ class BottleCRMConnector(Connector):
             raise ConfigError("bottlecrm connection needs `url` and `token` (a bcrm_pat_ token)")
         self.page_size = int(self.config.get("page_size", DEFAULT_PAGE_SIZE))
         self.page_overlap = int(self.config.get("page_overlap", PAGE_OVERLAP))
+        self._custom_fields: dict[str, set[str]] = {}
         self.client = client or BottleCRMClient(
             str(url), str(token), timeout=float(self.config.get("timeout", 30.0))
         )
@@ -411,6 +412,8 @@ class BottleCRMConnector(Connector):
         if not stream.writable or stream.name not in _LOOKUP:
             raise PermanentError(f"BottleCRM: stream {stream.name!r} is read-only")
         payload = _payload(stream.name, record)
+        if stream.name == "accounts" and payload.get("custom_fields"):
+            self._require_custom_fields("Account", payload["custom_fields"])
         if external_id is not None:
             if payload:
                 self.client.update(stream.name, external_id, payload)
@@ -423,6 +426,19 @@ class BottleCRMConnector(Connector):
         payload["description"] = f"{description} {marker}".strip()
         new_id = self.client.create(stream.name, payload)
         return WriteResult(external_id=new_id, created=True)
+
+    def _require_custom_fields(self, model: str, values: Mapping[str, Any]) -> None:
+        """BottleCRM silently drops values of custom fields it does not have: refuse instead."""
+        known = self._custom_fields.get(model)
+        if known is None:
+            known = self._custom_fields[model] = self.client.custom_field_keys(model)
+        missing = sorted(set(values) - known)
+        if missing:
+            raise PermanentError(
+                f"BottleCRM has no {model} custom field {', '.join(map(repr, missing))}: create "
+                "it (text, key as named) in BottleCRM or remove the field from the mapping",
+                detail={"field_errors": {f"custom_fields.{k}": ["unknown"] for k in missing}},
+            )
 
     def _find_marked(self, stream: str, payload: Mapping[str, Any], marker: str) -> str | None:
         """A record an earlier attempt of this very write created, if any."""
