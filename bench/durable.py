@@ -14,6 +14,7 @@ For a breakdown, ``dbos_direct`` runs the same three steps in a bare ``DBOS.work
 (no run record). The baseline is the same three plain function calls with no runtime.
 
     .venv/bin/python bench/durable.py [--db sqlite|postgresql|both] [--n 30] [--repeat 3]
+                                      [--relaxed-commits]
 
 The last line is one JSON object; rates are flows per second (median of the repeats).
 """
@@ -21,6 +22,7 @@ The last line is one JSON object; rates are flows per second (median of the repe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -30,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOS
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -113,6 +116,40 @@ def time_direct(fn: Callable[[int], int], n: int) -> tuple[float, float]:
     return rate(n, time.perf_counter() - start), (COMMITS[0] - commits) / n
 
 
+def fsync_ms(folder: Path, count: int = 50) -> float:
+    """How long one small write + fsync takes in ``folder``: what a SQLite commit waits for."""
+    path = folder / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        start = time.perf_counter()
+        for _ in range(count):
+            os.write(fd, b"x" * 128)
+            os.fsync(fd)
+        return (time.perf_counter() - start) / count * 1000
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def pg_commit_ms(url: str, count: int = 50) -> float:
+    """How long one committed one-row insert takes on the PostgreSQL server."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("CREATE TABLE bench_commit_probe (x integer)"))
+            conn.commit()
+            start = time.perf_counter()
+            for i in range(count):
+                conn.execute(sa.text("INSERT INTO bench_commit_probe VALUES (:x)"), {"x": i})
+                conn.commit()
+            elapsed = time.perf_counter() - start
+            conn.execute(sa.text("DROP TABLE bench_commit_probe"))
+            conn.commit()
+        return elapsed / count * 1000
+    finally:
+        engine.dispose()
+
+
 def time_queued(n: int, timeout: float) -> float:
     settings = spojka_bootstrap.current().settings
     start = time.perf_counter()
@@ -124,6 +161,25 @@ def time_queued(n: int, timeout: float) -> float:
         if engine.wait_result(settings, workflow_id, timeout=timeout) != i:
             raise SystemExit(f"queued run {workflow_id} returned a wrong result")
     return rate(n, time.perf_counter() - start)
+
+
+def relax_commits() -> None:
+    """What-if for ``--relaxed-commits``: commits stop waiting for the disk.
+
+    SQLite ``synchronous=NORMAL`` on every connection (Spojka's engine has it already,
+    the runtime's own connections do not); PostgreSQL ``synchronous_commit=off``. A
+    process crash loses nothing; an OS crash or power cut can lose the last commits.
+    """
+
+    @event.listens_for(Engine, "connect")
+    def _relaxed(dbapi_conn: Any, _record: Any) -> None:
+        if dbapi_conn.__class__.__module__.startswith("sqlite3"):
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+        else:
+            autocommit = dbapi_conn.autocommit
+            dbapi_conn.autocommit = True
+            dbapi_conn.execute("SET synchronous_commit TO off")
+            dbapi_conn.autocommit = autocommit
 
 
 @contextmanager
@@ -160,8 +216,13 @@ def bench_database(database: str, n: int, repeat: int, timeout: float) -> dict[s
     }
     with (
         tempfile.TemporaryDirectory(prefix=f"spojka-bench-durable-{database}-") as tmp,
-        launched(database, Path(tmp)),
+        launched(database, Path(tmp)) as url,
     ):
+        # Commits wait for the disk: the figures below scale with this latency.
+        if database == "sqlite":
+            runs["commit_ms"] = [fsync_ms(Path(tmp))]
+        else:
+            runs["commit_ms"] = [pg_commit_ms(url)]
         time_direct(noop3, min(10, n))  # warm-up: connections, caches
         time_queued(min(10, n), timeout)
         for i in range(repeat):
@@ -187,10 +248,17 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=30, help="flows per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="measurements per database")
     parser.add_argument("--timeout", type=float, default=300, help="max wait per queued flow")
+    parser.add_argument(
+        "--relaxed-commits",
+        action="store_true",
+        help="what-if: commits don't wait for the disk (see relax_commits)",
+    )
     args = parser.parse_args()
     if args.n < 1 or args.repeat < 1:
         parser.error("--n and --repeat must be at least 1")
 
+    if args.relaxed_commits:
+        relax_commits()
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     plain = median([time_plain(args.n) for _ in range(args.repeat)])
     print(f"plain calls {plain:,.0f}/s", flush=True)
@@ -201,6 +269,8 @@ def main() -> None:
         result[f"{prefix}_direct_per_s"] = round(rates["direct"], 1)
         result[f"{prefix}_queued_per_s"] = round(rates["queued"], 1)
         result[f"{prefix}_dbos_only_direct_per_s"] = round(rates["dbos_direct"], 1)
+        probe = "fsync" if database == "sqlite" else "commit"
+        result[f"{prefix}_{probe}_ms"] = round(rates["commit_ms"], 2)
         result[f"{prefix}_transactions_per_flow"] = round(rates["commits"], 1)
         result[f"{prefix}_dbos_only_transactions_per_flow"] = round(rates["dbos_commits"], 1)
         result[f"{prefix}_direct_ratio"] = rates["direct"] / plain
@@ -209,6 +279,7 @@ def main() -> None:
         result[f"{prefix}_queued_ms_per_flow"] = round(1000 / rates["queued"], 3)
     result.update(
         {
+            "relaxed_commits": args.relaxed_commits,
             "n": args.n,
             "repeat": args.repeat,
             "steps_per_flow": 3,
