@@ -538,6 +538,8 @@ class SyncEngine:
         for ext in deleted_ids:
             self._mark_deleted(conn, system, entity, ext, now, label)
         if dead:
+            dead = self._new_dead_letters(conn, system, stream.name, dead)
+        if dead:
             conn.execute(DLQ.insert(), dead)
             stats.dead_lettered += len(dead)
         if fanout:
@@ -546,6 +548,26 @@ class SyncEngine:
         metrics.RECORDS.labels(system, stream.name, "created").inc(stats.created)
         metrics.RECORDS.labels(system, stream.name, "unchanged").inc(stats.unchanged)
         return stats, page_max
+
+    def _new_dead_letters(
+        self, conn: DbConnection, system: str, stream: str, dead: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Drop items already open with the same input (overlap windows re-read records)."""
+        ids = [d["external_id"] for d in dead if d["external_id"] is not None]
+        known: set[tuple[str, str]] = set()
+        for part in chunks(ids):
+            known.update(
+                (r.external_id, r.payload)
+                for r in conn.execute(
+                    sa.select(DLQ.c.external_id, DLQ.c.payload).where(
+                        DLQ.c.connection == system,
+                        DLQ.c.stream == stream,
+                        DLQ.c.status == "open",
+                        DLQ.c.external_id.in_(part),
+                    )
+                )
+            )
+        return [d for d in dead if (d["external_id"], d["payload"]) not in known]
 
     def _links(
         self, conn: DbConnection, system: str, entity: str, external_ids: list[str]

@@ -54,6 +54,11 @@ def test_503_then_dlq_then_replay_delivers_everything_once(
     }
     assert target.state.writes == writes
     assert count(db, "sync_delivery", "status <> 'done'") == 0
+    # a full re-read meets the poison record again: still one open item, not two
+    service.reset_cursor(db=db, connection="crm")
+    engine.run("crm")
+    assert len(service.list_dead_letters(db=db, connection="crm")) == 1
+    assert target.state.writes == writes
     engine.close()
 
 
