@@ -123,3 +123,55 @@ def test_webhook_echo_of_our_own_write_changes_nothing(
     _drained(client)
     assert count(db, "sync_record_version") == versions
     assert target.state.writes == 0  # a change from erp is never written back to erp
+
+
+def test_every_other_sync_route_needs_a_token(client: TestClient) -> None:
+    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    checked = 0
+    for path, operations in paths.items():
+        if not path.startswith(("/api/v1/conflicts", "/api/v1/dlq", "/api/v1/connections")):
+            continue
+        for method, operation in operations.items():
+            assert operation.get("security"), f"{method} {path} has no role guard"
+            url = path.replace("{conflict_id}", "1").replace("{item_id}", "1")
+            url = url.replace("{connection}", "erp")
+            assert client.request(method, url, json={}).status_code == 401, (method, url)
+            checked += 1
+    assert checked == 8
+
+
+def test_health_dlq_and_conflicts_over_the_api(client: TestClient) -> None:
+    from spojka.core.db import transaction
+    from spojka.governance import tokens
+    from spojka.governance.models import Role
+
+    instance = client.app.state.spojka  # type: ignore[attr-defined]
+    with transaction(instance.sessions) as session:
+        _, viewer = tokens.create(session, name="viewer", role=Role.viewer)
+        _, admin = tokens.create(session, name="admin", role=Role.admin)
+    assert _post(client, _event("evt-1", 5, "Stavby Brno")).status_code == 202
+    _drained(client)
+    health = client.get(
+        "/api/v1/connections/erp/health", headers={"Authorization": f"Bearer {viewer}"}
+    )
+    assert health.status_code == 200
+    body = health.json()
+    assert body["connection"] == "erp" and body["dlq_depth"] == 0
+    assert body["webhooks_pending"] == 0 and body["system"]["ok"]
+    as_admin = {"Authorization": f"Bearer {admin}"}
+    assert client.get("/api/v1/dlq", headers=as_admin).json() == []
+    assert client.get("/api/v1/conflicts", headers=as_admin).json() == []
+    missing = client.post(
+        "/api/v1/conflicts/99/resolve", json={"pick": "current"}, headers=as_admin
+    )
+    assert missing.status_code == 404
+    assert (
+        client.post(
+            "/api/v1/dlq/replay", json={}, headers={"Authorization": f"Bearer {viewer}"}
+        ).status_code
+        == 403
+    )
+    assert client.post("/api/v1/dlq/replay", json={}, headers=as_admin).json() == {
+        "replayed": 0,
+        "failed_again": 0,
+    }
