@@ -102,6 +102,10 @@ def load_command(
     updated_column: str | None = typer.Option(
         None, "--updated-column", help="Column with the last change date (survivorship)."
     ),
+    ares: bool = typer.Option(
+        False, "--ares", help="Also file what ARES says about each IČO (cached; optional)."
+    ),
+    ares_url: str | None = typer.Option(None, "--ares-url", help="ARES REST base URL."),
 ) -> None:
     """Check, store and match every row of FILE against the stored golden records."""
     from spojka.core.db import transaction
@@ -118,6 +122,15 @@ def load_command(
         raise ValidationError(f"column {updated_column!r} is not in the file")
     sessions = _sessions()
     counts: dict[str, int] = {}
+    register = None
+    if ares and entity == "account":
+        from spojka.core.settings import load_settings
+        from spojka.quality.ares import DEFAULT_BASE_URL, AresClient
+
+        register = AresClient(
+            cache_dir=load_settings().data_dir / "cache" / "ares",
+            base_url=ares_url or DEFAULT_BASE_URL,
+        )
     with transaction(sessions) as db:
         index = service.load_index(db_session=db, entity=entity)
         for row in iter_rows(file):
@@ -138,6 +151,14 @@ def load_command(
                 index=index,
             )
             counts[outcome.decision] = counts.get(outcome.decision, 0) + 1
+            if register is not None and outcome.decision != "updated":
+                enriched = service.enrich_from_ares(
+                    db_session=db, record=outcome.record, client=register, index=index
+                )
+                key = f"ares {enriched.status}"
+                counts[key] = counts.get(key, 0) + 1
+    if register is not None:
+        register.close()
     console.print(
         ", ".join(f"{name}: {count}" for name, count in sorted(counts.items())) or "no rows"
     )

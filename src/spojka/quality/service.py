@@ -13,8 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from spojka.core.db import utcnow
-from spojka.core.errors import ConflictError, NotFoundError, ValidationError
+from spojka.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+    ValidationError,
+)
 from spojka.governance import audit
+from spojka.quality.ares import AresClient, AresCompany
 from spojka.quality.clustering import MatchIndex
 from spojka.quality.matching import DEFAULT_SETTINGS, Decision, MatchSettings
 from spojka.quality.models import (
@@ -486,3 +493,59 @@ def score_history(
         query = query.where(QualityScoreSnapshot.entity == entity)
     rows = db_session.scalars(query.order_by(QualityScoreSnapshot.at.desc()).limit(limit * 20))
     return list(rows)
+
+
+# --------------------------------------------------------------------------- enrichment
+
+
+@dataclass(slots=True)
+class AresOutcome:
+    status: str  # filed | not_found | no_ico | unavailable
+    company: AresCompany | None = None
+    ingest: IngestOutcome | None = None
+
+
+def enrich_from_ares(
+    *,
+    db_session: Session,
+    record: QualityRecord,
+    client: AresClient,
+    index: MatchIndex | None = None,
+) -> AresOutcome:
+    """File what ARES says about a record's IČO as one more source of its cluster.
+
+    ARES becomes a system like the others (``system="ares"``), so survivorship decides
+    which values win and the lineage says a value came from the register. Never raises
+    for ARES trouble: enrichment is optional.
+    """
+    ico = (record.normalized or {}).get("ico")
+    if not ico or record.entity != "account":
+        return AresOutcome("no_ico")
+    try:
+        company = client.lookup(str(ico))
+    except (TransientError, PermanentError):
+        return AresOutcome("unavailable")
+    if company is None:
+        return AresOutcome("not_found")
+    values: dict[str, str | None] = dict(company.as_values())
+    outcome = ingest(
+        db_session=db_session,
+        entity="account",
+        system="ares",
+        external_id=company.ico,
+        values=values,
+        updated_at=utcnow(),
+        index=index,
+    )
+    if not company.active:
+        outcome.record.problems = [
+            *outcome.record.problems,
+            {
+                "code": "company_dissolved",
+                "field": "ico",
+                "severity": "warning",
+                "message": f"ARES: the company {company.ico} was dissolved on {company.dissolved}",
+            },
+        ]
+        outcome.record.score = max(0.0, outcome.record.score - 10)
+    return AresOutcome("filed", company, outcome)

@@ -117,3 +117,59 @@ def test_malformed_ico(ares_url: str, tmp_path: Path) -> None:
         assert enrich({"ico": "25596642"}, client).status == "invalid_ico"
         assert enrich({"name": "x"}, client).status == "no_ico"
     assert _Ares.hits == []
+
+
+def test_ares_becomes_a_source_of_the_golden_record(
+    ares_url: str, tmp_path: Path, sqlite_url: str
+) -> None:
+    from spojka.core.db import make_engine, session_factory, transaction, upgrade
+    from spojka.quality import service
+    from spojka.quality.models import QualityCluster
+
+    upgrade(sqlite_url)
+    sessions = session_factory(make_engine(sqlite_url))
+    with transaction(sessions) as db, AresClient(cache_dir=tmp_path, base_url=ares_url) as ares:
+        crm = service.ingest(
+            db_session=db,
+            entity="account",
+            system="crm",
+            external_id="C-1",
+            values={"name": "ACME Stavby", "ico": "25596641"},
+        )
+        done = service.enrich_from_ares(db_session=db, record=crm.record, client=ares)
+        assert done.status == "filed" and done.ingest is not None
+        assert done.ingest.decision == "merge"
+        cluster = db.get(QualityCluster, crm.cluster_id)
+        assert cluster is not None
+        assert cluster.golden["dic"] == "CZ25596641"
+        assert cluster.lineage["dic"]["system"] == "ares"
+        assert cluster.golden["name"] == "ACME Stavby"  # the CRM owns the name
+        assert cluster.golden["zip"] == "120 00"
+
+        old = service.ingest(
+            db_session=db,
+            entity="account",
+            system="crm",
+            external_id="C-2",
+            values={"name": "Omega Tatry a.s.", "ico": "27082440"},
+        )
+        dissolved = service.enrich_from_ares(db_session=db, record=old.record, client=ares)
+        assert dissolved.ingest is not None
+        assert any(p["code"] == "company_dissolved" for p in dissolved.ingest.record.problems)
+    with (
+        transaction(sessions) as db,
+        AresClient(
+            cache_dir=tmp_path / "empty", base_url="http://127.0.0.1:9/rest", timeout=1
+        ) as down,
+    ):
+        other = service.ingest(
+            db_session=db,
+            entity="account",
+            system="crm",
+            external_id="C-3",
+            values={"name": "Nikdo s.r.o.", "ico": "12345679"},
+        )
+        assert (
+            service.enrich_from_ares(db_session=db, record=other.record, client=down).status
+            == "unavailable"
+        )
