@@ -264,3 +264,75 @@ def czech_deal(
 
 def win(client: BottleCRMClient, deal_id: str) -> None:
     client.update("opportunities", deal_id, {"stage": "CLOSED_WON"})
+
+
+def tryton_won_opportunity(
+    client: TrytonClient,
+    *,
+    suffix: str,
+    ico: str = "26185610",
+    dic: str = "CZ26185610",
+    start: str = "2027-02-01",
+) -> int:
+    """A won opportunity in Tryton's own CRM: lead → opportunity → converted sale → confirmed."""
+    import datetime as dt
+    from decimal import Decimal
+
+    (party,) = client.create(
+        "party.party",
+        [
+            {
+                "name": f"Pivovar Hradec s.r.o. {suffix}",
+                "identifiers": [
+                    ["create", [{"type": None, "code": ico}, {"type": "cz_vat", "code": dic}]]
+                ],
+                "contact_mechanisms": [
+                    [
+                        "create",
+                        [
+                            {
+                                "type": "email",
+                                "value": f"jitka.mala.{suffix}@pivovar-hradec.cz",
+                                "name": "Jitka Malá",
+                            }
+                        ],
+                    ]
+                ],
+                "addresses": [["create", [{"city": "Hradec Králové"}]]],
+            }
+        ],
+    )
+    (contact,) = client.search("party.contact_mechanism", [("party", "=", party)], limit=1)
+    (eur,) = client.search("currency.currency", [("code", "=", "EUR")], limit=1)
+    (product,) = client.search("product.product", [("name", "=", "Implementace ERP")], limit=1)
+    (prod,) = client.read("product.product", [product], ["default_uom"])
+    (opp,) = client.create(
+        "sale.opportunity",
+        [
+            {
+                "party": party,
+                "contact": contact,
+                "company": client.company_id,
+                "currency": eur,
+                "amount": Decimal("150000"),
+                "start_date": dt.date.fromisoformat(start),
+                "description": f"Implementace ERP – pivovar {suffix}",
+                "employee": client.employee_id,
+                "lines": [
+                    [
+                        "create",
+                        [{"product": product, "quantity": 100.0, "unit": prod["default_uom"]}],
+                    ]
+                ],
+            }
+        ],
+    )
+    client.button("sale.opportunity", "opportunity", [opp])
+    client.button("sale.opportunity", "convert", [opp])
+    (row,) = client.read("sale.opportunity", [opp], ["sales"])
+    for sale in row["sales"]:
+        (line_ids,) = [client.read("sale.sale", [sale], ["lines"])[0]["lines"]]
+        client.write("sale.line", line_ids, {"unit_price": Decimal("1500")})
+        client.button("sale.sale", "quote", [sale])
+        client.button("sale.sale", "confirm", [sale])
+    return int(opp)

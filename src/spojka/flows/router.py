@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from spojka.api.auth import OPERATE, Principal, get_app, require
 from spojka.connectors.bottlecrm.webhooks import verify_delivery
 from spojka.core.errors import ConfigError
-from spojka.flows import handoff, systems
+from spojka.flows import billing, handoff, systems
 
 router = APIRouter(tags=["flows"])
 
@@ -55,3 +55,10 @@ def poll_tryton(
     """Queue handoffs for won Tryton opportunities (Tryton has no webhooks)."""
     get_app(request)
     return {"started": handoff.poll_tryton_won(since_hours)}
+
+
+@router.post("/flows/billing/poll")
+def poll_milestones(request: Request, principal: Principal = require(OPERATE)) -> dict[str, Any]:
+    """Queue billing for milestones closed in Redmine (Redmine has no webhooks)."""
+    get_app(request)
+    return {"started": billing.poll_milestones()}

@@ -318,18 +318,18 @@ class TrytonCrm:
         )
 
     def notes(self, deal_id: str) -> list[str]:
-        (row,) = self.client.read("sale.opportunity", [int(deal_id)], ["comment"])
-        return [str(row.get("comment") or "")]
+        rows = self.client.search_read(
+            "ir.note", [("resource", "=", f"sale.opportunity,{int(deal_id)}")], ["message"]
+        )
+        return [str(r.get("message") or "") for r in rows]
 
     def add_note(self, deal_id: str, text: str, key: str) -> bool:
-        (row,) = self.client.read("sale.opportunity", [int(deal_id)], ["comment"])
-        comment = str(row.get("comment") or "")
-        if marker(key) in comment:
+        """A note attached to the opportunity (its own fields are read-only once won)."""
+        if any(marker(key) in note for note in self.notes(deal_id)):
             return False
-        self.client.write(
-            "sale.opportunity",
-            [int(deal_id)],
-            {"comment": f"{comment}\n{text} {marker(key)}".strip()},
+        self.client.create(
+            "ir.note",
+            [{"resource": f"sale.opportunity,{int(deal_id)}", "message": f"{text}\n{marker(key)}"}],
         )
         return True
 
@@ -639,6 +639,22 @@ class TrytonErp:
             "total": str(row.get("total_amount")),
         }
 
+    def sale_facts(self, sale_id: int) -> dict[str, Any]:
+        """Party, currency, number and the billed product of a sales order."""
+        (row,) = self.client.read(
+            "sale.sale", [sale_id], ["party", "currency.code", "number", "lines"]
+        )
+        product = None
+        if row.get("lines"):
+            (line,) = self.client.read("sale.line", row["lines"][:1], ["product"])
+            product = line.get("product")
+        return {
+            "party": int(row["party"]),
+            "currency": (row.get("currency.") or {}).get("code"),
+            "number": row.get("number"),
+            "product": product,
+        }
+
     def cancel_sale(self, sale_id: int) -> None:
         (row,) = self.client.read("sale.sale", [sale_id], ["state"])
         if row["state"] in ("draft", "quotation"):
@@ -651,7 +667,7 @@ class TrytonErp:
         *,
         party: int,
         currency: str,
-        product: str,
+        product: int,
         amount: Decimal,
         text: str,
         sale_number: str | None,
@@ -662,8 +678,8 @@ class TrytonErp:
         found = self._marked("account.invoice", key)
         if found is not None:
             return found
-        (row,) = self.client.read("party.party", [party], ["account_receivable_used"])
-        line = self._line(self.product_id(product), Decimal(1), amount, text)
+        receivable = self._receivable_account(party)
+        line = self._line(product, Decimal(1), amount, text)
         revenue = line.pop("_revenue", None)
         if revenue:
             line["account"] = revenue
@@ -675,7 +691,7 @@ class TrytonErp:
             "party": party,
             "company": self.client.company_id,
             "currency": line["currency"],
-            "account": row.get("account_receivable_used"),
+            "account": receivable,
             "description": text[:200],
             "reference": sale_number,
             "comment": f"{text}\n{marker(key)}",
@@ -683,10 +699,21 @@ class TrytonErp:
         }
         if addresses:
             values["invoice_address"] = addresses[0]
+        journals = self.client.search("account.journal", [("type", "=", "revenue")], limit=1)
+        if journals:
+            values["journal"] = journals[0]
         (invoice_id,) = self.client.create(
             "account.invoice", [{k: v for k, v in values.items() if v is not None}]
         )
         return int(invoice_id)
+
+    def _receivable_account(self, party: int) -> int | None:
+        (row,) = self.client.read("party.party", [party], ["account_receivable"])
+        if row.get("account_receivable"):
+            return int(row["account_receivable"])
+        (conf,) = self.client.read("account.configuration", [1], ["default_account_receivable"])
+        found = conf.get("default_account_receivable")
+        return int(found) if found else None
 
     def invoice(self, invoice_id: int) -> dict[str, Any]:
         rows = self.client.read(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from spojka.flows import handoff, links, local
+from spojka.flows import billing, handoff, links, local
 from spojka.runtime import engine, runs
 from spojka.runtime.flows import signal_decision
 from tests.integration.flows.helpers import wait_until
@@ -240,3 +240,71 @@ def test_pm_down_is_retried_and_the_handoff_completes(stack: local.LocalStack) -
         project = pm.get(f"/projects/{result['project']}.json")["project"]
         issues = pm.get("/issues.json", project_id=project["id"], status_id="*")["issues"]
     assert len(issues) == 6  # the retried step made each WBS task once
+
+
+def test_closed_milestone_is_invoiced_after_approval_and_shown_on_the_deal(
+    stack: local.LocalStack,
+) -> None:
+    crm = stack.crm_client()
+    deal_id = local.czech_deal(crm, suffix=_suffix(), ico="49240030", dic="CZ49240030")
+    local.win(crm, deal_id)
+    result = _result(stack, deal_id)
+    assert result["outcome"] == "automated", result
+    with stack.redmine_client() as pm:
+        project = pm.get(f"/projects/{result['project']}.json")["project"]
+        first = pm.get(f"/projects/{project['id']}/versions.json")["versions"][0]
+        pm.put(f"/versions/{first['id']}.json", {"version": {"status": "closed"}})
+
+    started = billing.poll_milestones()
+    wid = billing.workflow_id(first["id"])
+    assert wid in started
+    assert billing.poll_milestones().count(wid) == 1  # polling again starts nothing new
+
+    def pending() -> int | None:
+        with stack.app.sessions() as session:
+            for decision in runs.pending_decisions(session):
+                if decision.workflow_id == wid:
+                    return decision.id
+        return None
+
+    decision_id = wait_until("the invoice draft waits for an approver", pending)
+    with stack.tryton_client() as erp:
+        (draft,) = erp.search_read(
+            "account.invoice",
+            [("comment", "like", f"%[spojka:billing:{first['id']}]%")],
+            ["state", "type", "untaxed_amount", "tax_amount"],
+        )
+    assert (draft["state"], draft["type"]) == ("draft", "out")
+    assert (str(draft["untaxed_amount"]), str(draft["tax_amount"])) == ("72000.00", "15120.00")
+
+    signal_decision(
+        decision_id=decision_id, decision="approve", actor="ucetni", role="approver", reason=None
+    )
+    invoiced = engine.wait_result(stack.app.settings, wid, timeout=120)
+    assert invoiced["outcome"] == "approved", invoiced
+    assert invoiced["number"].startswith("FV")
+    assert invoiced["total"] == "87120.00"
+    assert invoiced["time_to_invoice_s"] is not None
+    notes = [c["comment"] for c in crm.comments("opportunities", deal_id)]
+    assert any(invoiced["number"] in n and "87120.00 EUR" in n for n in notes)
+
+
+def test_the_same_handoff_with_trytons_own_won_opportunity(stack: local.LocalStack) -> None:
+    with stack.tryton_client() as erp:
+        opportunity = local.tryton_won_opportunity(erp, suffix=_suffix())
+        (opp,) = erp.read("sale.opportunity", [opportunity], ["sales"])
+    started = handoff.poll_tryton_won()
+    wid = handoff.workflow_id("tryton", str(opportunity))
+    assert wid in started
+    result = engine.wait_result(stack.app.settings, wid, timeout=180)
+    assert result["outcome"] == "automated", result
+    assert result["sale"] == opp["sales"][0]  # the order Tryton made from the opportunity
+    with stack.redmine_client() as pm:
+        project = pm.get(f"/projects/{result['project']}.json")["project"]
+    assert "IČO 26185610" in project["description"]
+    with stack.tryton_client() as erp:
+        notes = erp.search_read(
+            "ir.note", [("resource", "=", f"sale.opportunity,{opportunity}")], ["message"]
+        )
+    assert any(result["project_url"] in n["message"] for n in notes), result
+    assert handoff.poll_tryton_won().count(wid) == 1  # polled again: the same run, nothing new
