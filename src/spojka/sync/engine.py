@@ -574,13 +574,21 @@ class SyncEngine:
     ) -> dict[str, Any]:
         """Existing links of a batch, by external id (plain SQL: this runs for every page)."""
         found: dict[str, Any] = {}
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        columns = (
+            "SELECT id, external_id, canonical_id, source_version, source_hash, "
+            "written_version, synced_version FROM sync_link "
+        )
+        if conn.dialect.name == "postgresql":
+            # one array parameter: the planner keeps using the unique index even while the
+            # table's statistics are still those of an empty table
+            sql = columns + "WHERE system = %s AND entity = %s AND external_id = ANY(%s)"
+            for part in chunks(external_ids, 5000):
+                for row in conn.exec_driver_sql(sql, (system, entity, list(part))):
+                    found[row.external_id] = row
+            return found
         for part in chunks(external_ids):
-            sql = (
-                "SELECT id, external_id, canonical_id, source_version, source_hash, "
-                "written_version, synced_version FROM sync_link "
-                f"WHERE system = {mark} AND entity = {mark} "
-                f"AND external_id IN ({', '.join([mark] * len(part))})"
+            sql = columns + (
+                f"WHERE system = ? AND entity = ? AND external_id IN ({', '.join('?' * len(part))})"
             )
             for row in conn.exec_driver_sql(sql, (system, entity, *part)):
                 found[row.external_id] = row
