@@ -49,16 +49,14 @@ STATUS_PATH = "/api/v1/status"
 # ---------------------------------------------------------------- the bare baseline app
 
 
-def bare_app() -> Any:
+def bare_app(async_route: bool) -> Any:
     """The same route and JSON shape as Spojka's status route, and nothing else."""
     from fastapi import FastAPI
 
     app = FastAPI()
     started = time.monotonic()
 
-    # A plain ``def`` like Spojka's route, so both run the handler in the thread pool.
-    @app.get(STATUS_PATH)
-    def get_status() -> dict[str, Any]:
+    def status() -> dict[str, Any]:
         return {
             "version": "0.1.0",
             "profile": "dev",
@@ -68,6 +66,20 @@ def bare_app() -> Any:
             "you": {"name": "bench", "role": "viewer"},
         }
 
+    # Declared like Spojka's route (plain `def` runs in the thread pool, `async def` on the
+    # event loop), so the two differ only by what Spojka adds.
+    if async_route:
+
+        @app.get(STATUS_PATH)
+        async def get_status_async() -> dict[str, Any]:
+            return status()
+
+    else:
+
+        @app.get(STATUS_PATH)
+        def get_status() -> dict[str, Any]:
+            return status()
+
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -75,11 +87,20 @@ def bare_app() -> Any:
     return app
 
 
-def serve_bare(port: int) -> None:
+def spojka_route_is_async() -> bool:
+    import inspect
+
+    from spojka.api.app import get_status
+
+    return inspect.iscoroutinefunction(get_status)
+
+
+def serve_bare(port: int, async_route: bool) -> None:
     import uvicorn
 
     # Same uvicorn settings as `spojka serve` (spojka/cli/core_commands.py).
-    uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    app = bare_app(async_route)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def serve_spojka_workaround(port: int) -> None:
@@ -329,10 +350,11 @@ def start_spojka(data_dir: Path, workaround: bool) -> tuple[subprocess.Popen[str
     return proc, base, token
 
 
-def start_bare() -> tuple[subprocess.Popen[str], str]:
+def start_bare(async_route: bool) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
+    flags = ["--_async-route"] if async_route else []
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--_serve-bare", str(port)],
+        [sys.executable, __file__, "--_serve-bare", str(port), *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -372,6 +394,9 @@ def main() -> None:
     )
     parser.add_argument("--_serve-bare", dest="serve_bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--_async-route", dest="async_route", action="store_true", help=argparse.SUPPRESS
+    )
+    parser.add_argument(
         "--_serve-spojka-workaround", dest="serve_spojka", type=int, help=argparse.SUPPRESS
     )
     parser.add_argument("--_loadgen", dest="loadgen_url", help=argparse.SUPPRESS)
@@ -379,7 +404,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.serve_bare:
-        serve_bare(args.serve_bare)
+        serve_bare(args.serve_bare, args.async_route)
         return
     if args.serve_spojka:
         serve_spojka_workaround(args.serve_spojka)
@@ -400,7 +425,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="spojka-bench-api-") as tmp:
         spojka_proc, spojka_base, token = start_spojka(Path(tmp), args.serve_workaround)
-        bare_proc, bare_base = start_bare()
+        async_route = spojka_route_is_async()
+        bare_proc, bare_base = start_bare(async_route)
         procs = {"spojka": spojka_proc, "bare": bare_proc}
         urls = {"spojka": spojka_base + STATUS_PATH, "bare": bare_base + STATUS_PATH}
         try:
@@ -480,6 +506,7 @@ def main() -> None:
             "loadgen": loadgen_name,
             "figures": "median over rounds",
             "serve_workaround": args.serve_workaround,
+            "status_route": "async def" if async_route else "def",
         }
     )
 
