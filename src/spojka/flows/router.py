@@ -12,12 +12,14 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from spojka.api.auth import OPERATE, Principal, get_app, require
+from spojka.api.auth import OPERATE, READ, Principal, get_app, require
 from spojka.connectors.bottlecrm.webhooks import verify_delivery
 from spojka.core.errors import ConfigError
-from spojka.flows import billing, handoff, systems
+from spojka.flows import billing, handoff, service, systems
+from spojka.insights import kpi
 
 router = APIRouter(tags=["flows"])
+kpi.register_metrics()
 
 
 def _secret() -> str:
@@ -62,3 +64,19 @@ def poll_milestones(request: Request, principal: Principal = require(OPERATE)) -
     """Queue billing for milestones closed in Redmine (Redmine has no webhooks)."""
     get_app(request)
     return {"started": billing.poll_milestones()}
+
+
+@router.get("/capacity")
+def capacity(
+    request: Request, weeks: int = 12, principal: Principal = require(READ)
+) -> dict[str, Any]:
+    """Demand (weighted pipeline + booked projects) vs. capacity per role, next ``weeks``."""
+    get_app(request)
+    return service.capacity_forecast(weeks=max(1, min(weeks, 52)))
+
+
+@router.get("/kpi")
+def kpis(request: Request, principal: Principal = require(READ)) -> list[dict[str, Any]]:
+    """Quote-to-cash KPIs from the run records."""
+    get_app(request)
+    return service.kpis()

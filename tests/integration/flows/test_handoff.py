@@ -308,3 +308,27 @@ def test_the_same_handoff_with_trytons_own_won_opportunity(stack: local.LocalSta
         )
     assert any(result["project_url"] in n["message"] for n in notes), result
     assert handoff.poll_tryton_won().count(wid) == 1  # polled again: the same run, nothing new
+
+
+def test_capacity_and_kpis_answer_over_the_api(stack: local.LocalStack) -> None:
+    import httpx
+
+    from spojka.governance import tokens
+
+    crm = stack.crm_client()
+    local.czech_deal(crm, suffix=_suffix(), amount="90000")  # open, 60 %
+    with stack.app.sessions() as session:
+        _, plain = tokens.create(session, name=f"viewer-{_suffix()}", role="viewer", actor="t")
+        session.commit()
+    headers = {"Authorization": f"Bearer {plain}"}
+    forecast = httpx.get(f"{stack.api_url}/api/v1/capacity", headers=headers, timeout=60).json()
+    assert forecast["weeks"] == 12
+    assert forecast["problems"] == []
+    assert {r["role"] for r in forecast["rows"]} >= {"konzultant", "vývojář"}
+    assert sum(r["demand_h"] for r in forecast["rows"]) > 0
+    kpis = httpx.get(f"{stack.api_url}/api/v1/kpi", headers=headers, timeout=60).json()
+    handoffs = next(k for k in kpis if k["flow"] == "flows.handoff")
+    assert handoffs["finished"] >= 1
+    assert handoffs["median_s"] is not None
+    metrics = httpx.get(f"{stack.api_url}/metrics", timeout=30).text
+    assert 'spojka_flow_runs{flow="flows.handoff"}' in metrics
