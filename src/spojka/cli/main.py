@@ -77,6 +77,10 @@ app.command("roi", help=insights_cli.ROI_HELP)(insights_cli.roi)
 from spojka.flows import cli as flows_cli  # noqa: E402
 
 app.add_typer(flows_cli.app)  # kpi, capacity, handoff at the top level
+from spojka.connectors import cli as connectors_cli  # noqa: E402
+
+app.add_typer(connectors_cli.connectors_app, name="connectors")
+app.add_typer(connectors_cli.connections_app, name="connections")
 # --- end sub-apps ---
 
 
