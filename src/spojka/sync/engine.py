@@ -50,7 +50,6 @@ from spojka.sync.store import (
     db_value,
     insert_ignore,
     insert_sql,
-    lock_row_clause,
     update_sql,
 )
 
@@ -1127,13 +1126,8 @@ class SyncEngine:
         burst = max(1.0, runtime.settings.burst)
         while True:
             with self.db.begin() as conn:
-                if conn.dialect.name == "sqlite":
-                    # take the write lock first so two workers cannot read the same tokens
-                    conn.exec_driver_sql("UPDATE sync_rate_bucket SET tokens = tokens WHERE 0")
                 row = conn.execute(
-                    lock_row_clause(
-                        conn, sa.select(BUCKET).where(BUCKET.c.connection == runtime.name)
-                    )
+                    sa.select(BUCKET).where(BUCKET.c.connection == runtime.name)
                 ).first()
                 now = time.time()
                 if row is None:
@@ -1143,15 +1137,28 @@ class SyncEngine:
                         )
                     )
                     return
-                tokens = min(burst, row.tokens + (now - row.updated_at) * rate)
-                if tokens >= 1:
-                    conn.execute(
+                granted, tokens, wait = rules.take_token(
+                    tokens=row.tokens,
+                    updated_at=row.updated_at,
+                    now=now,
+                    rate_per_s=rate,
+                    burst=burst,
+                )
+                if granted:
+                    # compare-and-set: a worker that read the same bucket state loses and
+                    # tries again, so two workers never spend one token twice
+                    taken = conn.execute(
                         BUCKET.update()
-                        .where(BUCKET.c.connection == runtime.name)
-                        .values(tokens=tokens - 1, updated_at=now)
+                        .where(
+                            BUCKET.c.connection == runtime.name,
+                            BUCKET.c.updated_at == row.updated_at,
+                            BUCKET.c.tokens == row.tokens,
+                        )
+                        .values(tokens=tokens, updated_at=now)
                     )
-                    return
-                wait = (1 - tokens) / rate
+                    if taken.rowcount == 1:
+                        return
+                    continue
             time.sleep(wait)
 
     def _remember(self, report: DeliveryReport) -> None:

@@ -127,6 +127,19 @@ def backoff_delay(
     return delay
 
 
+def take_token(
+    *, tokens: float, updated_at: float, now: float, rate_per_s: float, burst: float
+) -> tuple[bool, float, float]:
+    """Token bucket: refill since ``updated_at``, take one if there is one.
+
+    Returns (granted, tokens left, seconds to wait when not granted).
+    """
+    available = min(burst, tokens + max(0.0, now - updated_at) * rate_per_s)
+    if available >= 1:
+        return True, available - 1, 0.0
+    return False, available, (1 - available) / rate_per_s
+
+
 # -- ownership and conflicts -----------------------------------------------------------------
 
 

@@ -127,3 +127,25 @@ def test_real_change_in_the_target_flows_in_once(
     ] == ["crm", "erp"]
     assert target.state.writes == 3  # not written back to where it came from
     engine.close()
+
+
+def test_rate_limited_target_shares_one_bucket_between_workers(
+    db_url: str, tmp_path: Path, target: TargetServer
+) -> None:
+    write_accounts(tmp_path / "crm", 12)
+    db = setup_db(db_url)
+    connect_crm(db, tmp_path / "crm")
+    connect_erp(db, target.url, settings={"rate_per_s": 1000, "burst": 5})
+    first, second = SyncEngine(db), SyncEngine(db)  # two workers, one database
+    first.poll("crm")
+    a = first.deliver("erp", until_idle=True, max_rounds=1)
+    b = second.deliver("erp")
+    assert a.delivered + b.delivered == 12 and len(target.state.all("accounts")) == 12
+    assert count(db, "sync_rate_bucket", "connection = 'erp'") == 1
+    with db.connect() as conn:
+        import sqlalchemy as sa
+
+        tokens = conn.execute(sa.text("SELECT tokens FROM sync_rate_bucket")).scalar()
+    assert 0 <= tokens <= 5
+    first.close()
+    second.close()

@@ -125,3 +125,14 @@ def test_stale_value_from_a_system_does_not_undo_a_newer_change() -> None:
         policy=POLICY,
     )
     assert result.data == {"name": "B"} and not result.issues and not result.changed
+
+
+def test_token_bucket_refills_at_the_rate_and_caps_at_burst() -> None:
+    ok, left, wait = rules.take_token(
+        tokens=0.0, updated_at=100.0, now=100.0, rate_per_s=2, burst=5
+    )
+    assert (ok, left, wait) == (False, 0.0, 0.5)
+    ok, left, _ = rules.take_token(tokens=0.0, updated_at=100.0, now=101.0, rate_per_s=2, burst=5)
+    assert ok and left == 1.0
+    ok, left, _ = rules.take_token(tokens=4.0, updated_at=0.0, now=1000.0, rate_per_s=2, burst=5)
+    assert ok and left == 4.0  # never more than the burst
