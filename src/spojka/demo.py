@@ -88,6 +88,9 @@ def frame_chapter(ctx: DemoContext) -> None:
 CHAPTERS: list[tuple[str, Chapter]] = [
     ("Runtime, approvals and audit: onboarding three customers", frame_chapter),
 ]
+from spojka.flows.demo import handoff_chapter  # noqa: E402
+
+CHAPTERS.append(("Quote to cash: won deal → project, order, invoice", handoff_chapter))
 
 
 def run_demo(app: Spojka, console: Console) -> dict[str, Any]:

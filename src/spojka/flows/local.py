@@ -29,6 +29,7 @@ from spojka.flows import systems
 from spojka.localsystems import bottlecrm, redmine, tryton
 from spojka.localsystems.common import free_port, wait_for_http
 from spojka.localsystems.mail import LocalMailServer
+from spojka.runtime import engine
 
 
 @dataclass
@@ -100,11 +101,10 @@ def configure(
 def serve_api(app: Spojka) -> tuple[str, Any, threading.Thread]:
     """Spojka's API with the in-process flow worker, under uvicorn in a thread."""
     from spojka.api.app import create_app
-    from spojka.runtime import engine
 
     # The runtime is launched here, outside uvicorn's event loop: DBOS refuses to register
     # queues from inside a running loop (create_app's with_runtime path trips on that).
-    engine.launch(app.settings, executor_id="flows-local")
+    engine.launch(app.settings, executor_id="flows-local")  # no-op when already running
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -163,6 +163,7 @@ def local_stack(app: Spojka, *, crm_side: str = "bottlecrm") -> Iterator[LocalSt
             webhook_secret=secret,
             crm_side=crm_side,
         )
+        runtime_was_running = engine.is_launched()
         api_url, server, thread = serve_api(app)
         # BottleCRM generates its own secret per endpoint: store that one.
         _id, real_secret = results["crm"].register_webhook(
@@ -195,9 +196,8 @@ def local_stack(app: Spojka, *, crm_side: str = "bottlecrm") -> Iterator[LocalSt
             if isinstance(api_thread, threading.Thread):
                 api_thread.join(timeout=15)
         systems.reset_clients()
-        from spojka.runtime import engine
-
-        engine.shutdown()
+        if not locals().get("runtime_was_running", True):
+            engine.shutdown()
         for name in ("crm", "pm", "erp", "mail"):
             system = results.get(name)
             if system is not None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import asdict
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from spojka.bootstrap import current
@@ -98,15 +101,60 @@ def booked_demands(cfg: FlowsConfig) -> list[capacity.Demand]:
     return demands
 
 
+def _snapshot_path() -> Path:
+    return current().settings.data_dir / "capacity-demands.json"
+
+
+def _save(name: str, demands: list[capacity.Demand]) -> None:
+    path = _snapshot_path()
+    data = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    data[name] = {
+        "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "demands": [
+            {**asdict(d), "start": d.start.isoformat(), "end": d.end.isoformat()} for d in demands
+        ],
+    }
+    path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+
+
+def _load(name: str) -> tuple[str, list[capacity.Demand]] | None:
+    path = _snapshot_path()
+    if not path.exists():
+        return None
+    entry = json.loads(path.read_text("utf-8")).get(name)
+    if not entry:
+        return None
+    demands = [
+        capacity.Demand(
+            **{
+                **d,
+                "start": dt.date.fromisoformat(d["start"]),
+                "end": dt.date.fromisoformat(d["end"]),
+            }
+        )
+        for d in entry["demands"]
+    ]
+    return str(entry["taken_at"]), demands
+
+
 def capacity_forecast(*, weeks: int = 12) -> dict[str, Any]:
+    """The forecast from the live systems; a source that cannot be reached is taken from the
+    last snapshot (and said so)."""
     cfg = systems.config()
     problems = []
     demands: list[capacity.Demand] = []
     for name, gather in (("pipeline", pipeline_demands), ("projects", booked_demands)):
         try:
-            demands += gather(cfg)
+            found = gather(cfg)
+            _save(name, found)
         except SpojkaError as exc:
-            problems.append(f"{name}: {exc.message}")
+            cached = _load(name)
+            if cached is None:
+                problems.append(f"{name}: {exc.message}")
+                continue
+            found = cached[1]
+            problems.append(f"{name}: {exc.message}; using the snapshot of {cached[0]}")
+        demands += found
     rows = capacity.forecast(demands, cfg.capacity, start=_today(cfg), weeks=weeks)
     return {
         "start": capacity.monday(_today(cfg)).isoformat(),

@@ -699,6 +699,9 @@ class TrytonErp:
         }
         if addresses:
             values["invoice_address"] = addresses[0]
+        (conf,) = self.client.read("account.configuration", [1], ["default_customer_payment_term"])
+        if conf.get("default_customer_payment_term"):
+            values["payment_term"] = conf["default_customer_payment_term"]
         journals = self.client.search("account.journal", [("type", "=", "revenue")], limit=1)
         if journals:
             values["journal"] = journals[0]
