@@ -22,20 +22,7 @@ import pytest
 
 from spojka.localsystems.common import free_port
 
-
-class ServeLifespanBug(Exception):
-    """`spojka serve` dies at start-up: the lifespan launches DBOS inside the event loop."""
-
-
-DBOS_IN_LOOP = "register_queue() was called while an event loop is running"
-
-# Known bug, narrowly: only ServeLifespanBug counts as expected; any other failure fails.
-# Fix in spojka/api/app.py (lifespan: `await asyncio.to_thread(engine.launch, ...)`), then
-# delete the xfail marker.
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.xfail(raises=ServeLifespanBug, strict=False, reason=DBOS_IN_LOOP),
-]
+pytestmark = [pytest.mark.e2e]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -96,8 +83,6 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         while True:
             if server.poll() is not None:
                 output = (data_dir / "serve.log").read_text()
-                if DBOS_IN_LOOP in output:
-                    raise ServeLifespanBug(output[-2000:])
                 pytest.fail(
                     f"`spojka serve` exited with {server.returncode}:\n{output}", pytrace=False
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,7 +35,7 @@ status_router = APIRouter(tags=["status"])
 
 
 @status_router.get("/status")
-def get_status(request: Request, principal: Principal = require(READ)) -> dict[str, Any]:
+async def get_status(request: Request, principal: Principal = require(READ)) -> dict[str, Any]:
     app = get_app(request)
     return {
         "version": spojka.__version__,
@@ -64,11 +65,12 @@ def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if with_runtime:
-            engine.launch(instance.settings, executor_id="serve")
+            # DBOS refuses register_queue() inside a running event loop: launch off the loop.
+            await asyncio.to_thread(engine.launch, instance.settings, executor_id="serve")
         yield
         stop_sync_workers()
         if with_runtime:
-            engine.shutdown()
+            await asyncio.to_thread(engine.shutdown)
 
     app = FastAPI(
         title="Spojka API",

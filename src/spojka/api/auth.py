@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from spojka.bootstrap import Spojka
 from spojka.core.errors import AuthError, ForbiddenError, SpojkaError
@@ -91,16 +92,23 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+def _lookup(app: Spojka, value: str) -> Principal:
+    with app.sessions() as session:
+        token = tokens.authenticate(session, value)
+        return Principal(token.id, token.name, Role(token.role))
+
+
+async def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
     if credentials is None or not credentials.credentials.strip():
         raise AuthError("missing API token: send 'Authorization: Bearer <token>'")
     value = credentials.credentials.strip()
     key = hashlib.sha256(value.encode()).hexdigest()
     principal = token_cache.get(key)
     if principal is None:
-        with get_app(request).sessions() as session:
-            token = tokens.authenticate(session, value)
-            principal = Principal(token.id, token.name, Role(token.role))
+        # Only a cache miss touches the database, off the event loop.
+        principal = await run_in_threadpool(_lookup, get_app(request), value)
         token_cache.put(key, principal)
     request.state.principal = principal
     return principal
@@ -112,12 +120,13 @@ class RoleGuard:
     def __init__(self, allowed: frozenset[Role]) -> None:
         self.allowed = allowed
 
-    def __call__(
+    # async: a sync dependency costs every request a hop through the thread pool.
+    async def __call__(
         self,
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
     ) -> Principal:
-        principal = authenticate(request, credentials)
+        principal = await authenticate(request, credentials)
         if principal.role not in self.allowed:
             needed = ", ".join(sorted(r.value for r in self.allowed))
             raise ForbiddenError(
