@@ -578,11 +578,16 @@ class SyncEngine:
             "written_version, synced_version FROM sync_link "
         )
         if conn.dialect.name == "postgresql":
-            # one array parameter: the planner keeps using the unique index even while the
-            # table's statistics are still those of an empty table
-            sql = columns + "WHERE system = %s AND entity = %s AND external_id = ANY(%s)"
+            # a join with the unnested id array is linear whatever plan the (often stale,
+            # during a first big sync) statistics lead to; `= ANY(...)` could go quadratic
+            sql = (
+                "SELECT l.id, l.external_id, l.canonical_id, l.source_version, l.source_hash, "
+                "l.written_version, l.synced_version FROM unnest(%s::text[]) AS x(ext) "
+                "JOIN sync_link l ON l.external_id = x.ext "
+                "WHERE l.system = %s AND l.entity = %s"
+            )
             for part in chunks(external_ids, 5000):
-                for row in conn.exec_driver_sql(sql, (system, entity, list(part))):
+                for row in conn.exec_driver_sql(sql, (list(part), system, entity)):
                     found[row.external_id] = row
             return found
         for part in chunks(external_ids):
