@@ -7,8 +7,10 @@ a marker in BottleCRM notes and task titles) instead of making a second one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,7 +20,13 @@ from spojka.connectors.bottlecrm.client import BottleCRMClient
 from spojka.connectors.mail.smtp import Notification, SentLog, SmtpSender
 from spojka.connectors.redmine.client import RedmineClient
 from spojka.connectors.tryton.client import TrytonClient
-from spojka.core.errors import ConfigError, NotFoundError, PermanentError, ValidationError
+from spojka.core.errors import (
+    ConfigError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+    ValidationError,
+)
 from spojka.flows import rules
 from spojka.flows.config import FlowsConfig, SystemRef
 from spojka.flows.config import load as load_config
@@ -503,6 +511,18 @@ class RedminePm:
 # -- ERP: Tryton ---------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def unique_races() -> Iterator[None]:
+    """Tryton on SQLite has no row locks: two records created at once can draw the same code
+    or number from a sequence. The steps are idempotent, so such a clash is worth a retry."""
+    try:
+        yield
+    except PermanentError as exc:
+        if "must be unique" in exc.message:
+            raise TransientError(f"{exc.message} (concurrent create; retried)") from exc
+        raise
+
+
 class TrytonErp:
     def __init__(self, client: TrytonClient) -> None:
         self.client = client
@@ -544,17 +564,18 @@ class TrytonErp:
             mechanisms.append(
                 {"type": "email", "value": deal.contact_email, "name": deal.contact_name or ""}
             )
-        (party_id,) = self.client.create(
-            "party.party",
-            [
-                {
-                    "name": deal.account_name,
-                    "identifiers": [["create", identifiers]],
-                    "contact_mechanisms": [["create", mechanisms]],
-                    "addresses": [["create", [{}]]],
-                }
-            ],
-        )
+        with unique_races():
+            (party_id,) = self.client.create(
+                "party.party",
+                [
+                    {
+                        "name": deal.account_name,
+                        "identifiers": [["create", identifiers]],
+                        "contact_mechanisms": [["create", mechanisms]],
+                        "addresses": [["create", [{}]]],
+                    }
+                ],
+            )
         return int(party_id)
 
     def product_id(self, name: str) -> int:
@@ -622,7 +643,8 @@ class TrytonErp:
                 values["invoice_address"] = addresses[0]
                 values["shipment_address"] = addresses[0]
             (sale_id,) = self.client.create("sale.sale", [values])
-        return self.confirm_sale(int(sale_id))
+        with unique_races():
+            return self.confirm_sale(int(sale_id))
 
     def confirm_sale(self, sale_id: int) -> dict[str, Any]:
         (row,) = self.client.read("sale.sale", [sale_id], ["state"])
@@ -753,6 +775,10 @@ class TrytonErp:
         }
 
     def post_invoice(self, invoice_id: int) -> dict[str, Any]:
+        with unique_races():
+            return self._post(invoice_id)
+
+    def _post(self, invoice_id: int) -> dict[str, Any]:
         state = self.invoice(invoice_id)["state"]
         if state == "draft":
             self.client.button("account.invoice", "validate_invoice", [invoice_id])
