@@ -122,10 +122,9 @@ def serve_api(app: Spojka) -> tuple[str, Any, threading.Thread]:
     return url, server, thread
 
 
-@contextmanager
-def local_stack(app: Spojka, *, crm_side: str = "bottlecrm") -> Iterator[LocalStack]:
-    """Start everything (systems in parallel threads), yield, and stop everything."""
-    started = time.monotonic()
+def start_systems() -> dict[str, Any]:
+    """BottleCRM, Redmine, Tryton and mail, started in parallel; keys crm, pm, erp, mail and
+    their start times (``crm_s`` …). Raises the first failure after stopping the others."""
     results: dict[str, Any] = {}
     errors: list[BaseException] = []
 
@@ -150,9 +149,27 @@ def local_stack(app: Spojka, *, crm_side: str = "bottlecrm") -> Iterator[LocalSt
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        stop_systems(results)
+        raise errors[0]
+    return results
+
+
+def stop_systems(results: dict[str, Any]) -> None:
+    for name in ("crm", "pm", "erp", "mail"):
+        system = results.get(name)
+        if system is not None:
+            # Stopping is best effort; the run folders are temporary.
+            with contextlib.suppress(Exception):
+                system.stop()
+
+
+@contextmanager
+def local_stack(app: Spojka, *, crm_side: str = "bottlecrm") -> Iterator[LocalStack]:
+    """Start everything (systems in parallel threads), yield, and stop everything."""
+    started = time.monotonic()
+    results = start_systems()
     try:
-        if errors:
-            raise errors[0]
         secret = "whsec_" + secrets.token_hex(16)
         configure(
             app,
@@ -198,12 +215,7 @@ def local_stack(app: Spojka, *, crm_side: str = "bottlecrm") -> Iterator[LocalSt
         systems.reset_clients()
         if not locals().get("runtime_was_running", True):
             engine.shutdown()
-        for name in ("crm", "pm", "erp", "mail"):
-            system = results.get(name)
-            if system is not None:
-                # Stopping is best effort; the run folders are temporary.
-                with contextlib.suppress(Exception):
-                    system.stop()
+        stop_systems(results)
 
 
 def czech_deal(
