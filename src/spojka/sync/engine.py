@@ -46,10 +46,10 @@ from spojka.sync.store import (
     OWNERSHIP,
     RECORD,
     VERSION,
+    bulk_insert,
     chunks,
     db_value,
     insert_ignore,
-    insert_sql,
     update_sql,
 )
 
@@ -526,12 +526,9 @@ class SyncEngine:
             )
 
         # plain executemany with tuples: no per-row statement or parameter processing
-        if new_records:
-            conn.exec_driver_sql(insert_sql(conn, RECORD, RECORD_COLS), new_records)
-        if new_versions:
-            conn.exec_driver_sql(insert_sql(conn, VERSION, VERSION_COLS), new_versions)
-        if new_links:
-            conn.exec_driver_sql(insert_sql(conn, LINK, LINK_COLS), new_links)
+        bulk_insert(conn, RECORD, RECORD_COLS, new_records)
+        bulk_insert(conn, VERSION, VERSION_COLS, new_versions)
+        bulk_insert(conn, LINK, LINK_COLS, new_links)
         if link_updates:
             conn.exec_driver_sql(update_sql(conn, LINK, LINK_UPDATE_COLS, "id"), link_updates)
         for ext in deleted_ids:

@@ -62,3 +62,23 @@ def db_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
     """A value as the driver wants it for this column (SQLite stores datetimes as text)."""
     processor = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     return processor(value) if processor else value
+
+
+def bulk_insert(
+    conn: Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert many rows inside the caller's transaction: COPY on PostgreSQL, executemany
+    with plain tuples on SQLite (no per-row statement or parameter processing)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    conn.exec_driver_sql(insert_sql(conn, table, columns), rows)
