@@ -70,6 +70,15 @@ def newest(versions: list[str]) -> str | None:
     """The newest of many versions or cursor values (None for none)."""
     if not versions:
         return None
+    first = versions[0]
+    width = len(first)
+    if "+" not in first and not first.endswith("Z") and all(len(v) == width for v in versions):
+        # fixed-width numbers or zone-less ISO times of one format sort as text
+        kind = _version_key(first)[0]
+        if kind in (0, 1) and all(
+            ("+" not in v and v[-1:] != "Z" and v[:1] != "-") for v in versions
+        ):
+            return max(versions)
     return max(versions, key=_version_key)
 
 

@@ -136,3 +136,16 @@ def test_token_bucket_refills_at_the_rate_and_caps_at_burst() -> None:
     assert ok and left == 1.0
     ok, left, _ = rules.take_token(tokens=4.0, updated_at=0.0, now=1000.0, rate_per_s=2, burst=5)
     assert ok and left == 4.0  # never more than the burst
+
+
+def test_newest_of_many_cursor_values() -> None:
+    assert (
+        rules.newest(["2026-01-02T10:00:00", "2026-01-10T09:00:00", "2026-01-09T23:59:59"])
+        == "2026-01-10T09:00:00"
+    )
+    assert rules.newest(["9", "10", "8"]) == "10"
+    assert (
+        rules.newest(["2026-01-02T10:00:00+01:00", "2026-01-02T09:30:00+00:00"])
+        == "2026-01-02T09:30:00+00:00"
+    )
+    assert rules.newest([]) is None
