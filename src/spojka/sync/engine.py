@@ -326,6 +326,12 @@ class SyncEngine:
                 )
             )
         metrics.RATE.labels(runtime.name, stream.name).set(report.records_per_s)
+        if self.db.dialect.name == "postgresql" and report.stats.created >= 10_000:
+            # fresh statistics after a big first load, so the next run's lookups use indexes
+            # (autovacuum would get there, but later)
+            with self.db.begin() as conn:
+                conn.exec_driver_sql("ANALYZE sync_link")
+                conn.exec_driver_sql("ANALYZE sync_record")
         return report
 
     def _cursor_state(self, connection: str, stream: str) -> dict[str, Any]:
