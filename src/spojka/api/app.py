@@ -26,6 +26,7 @@ from spojka.governance.router import router as governance_router
 from spojka.quality.router import router as quality_router
 from spojka.runtime import engine
 from spojka.runtime.router import router as runtime_router
+from spojka.sync.router import ensure_worker as ensure_sync_worker
 from spojka.sync.router import router as sync_router
 from spojka.sync.router import stop_workers as stop_sync_workers
 
@@ -64,6 +65,8 @@ def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Webhook events stored before a crash are processed now, not on the next delivery.
+        ensure_sync_worker(instance.engine)
         if with_runtime:
             # DBOS refuses register_queue() inside a running event loop: launch off the loop.
             await asyncio.to_thread(engine.launch, instance.settings, executor_id="serve")

@@ -22,7 +22,12 @@ QUEUES: dict[str, dict[str, Any]] = {
     "flows": {"worker_concurrency": 4},
 }
 # Modules whose import registers workflows; every worker imports all of them.
-FLOW_MODULES: list[str] = ["spojka.flows.sample", "spojka.flows.handoff", "spojka.flows.billing"]
+FLOW_MODULES: list[str] = [
+    "spojka.flows.sample",
+    "spojka.flows.handoff",
+    "spojka.flows.billing",
+    "spojka.sync.flows",
+]
 
 _client: DBOSClient | None = None
 _client_url: str | None = None
