@@ -100,3 +100,22 @@ class QualityScoreSnapshot(Base):
     average: Mapped[float] = mapped_column(sa.Float)
     invalid: Mapped[int] = mapped_column(sa.Integer)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class QualityDuplicateLink(Base):
+    """A record that duplicates another record of the same system: linked to the cluster
+    (the canonical id both external ids resolve to) and flagged for a person. Never deleted
+    by Spojka; a person decides in the system itself."""
+
+    __tablename__ = "quality_duplicate_link"
+    __table_args__ = (sa.UniqueConstraint("entity", "system", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(sa.String(20))
+    system: Mapped[str] = mapped_column(sa.String(40))
+    external_id: Mapped[str] = mapped_column(sa.String(200))
+    cluster_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    survivor_external_id: Mapped[str] = mapped_column(sa.String(200))
+    sync_canonical_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default="flagged")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

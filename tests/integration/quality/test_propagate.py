@@ -1,0 +1,184 @@
+"""Golden values back to their owners through the sync engine; in-system duplicates flagged.
+
+Two file-connector systems (folders of CSV): ``crm`` owns name and e-mail, ``erp`` owns IČO.
+Runs on SQLite and PostgreSQL (``db_url``).
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from spojka.core.db import make_engine, upgrade
+from spojka.quality import service
+from spojka.quality.models import QualityDuplicateLink
+from spojka.quality.propagate import propagate
+from spojka.sync import service as sync_service
+from spojka.sync.engine import SyncEngine
+
+CRM_ROWS = [
+    # the CRM lost the e-mail of Novák; the ERP has it
+    {"id": "c1", "nazev": "Novák a syn s.r.o.", "ic": "25596641", "email": "",
+     "zmeneno": "2026-03-02T10:00:00"},
+    # the same company typed in again by a colleague: a duplicate inside the CRM
+    {"id": "c2", "nazev": "Novák a syn, s.r.o.", "ic": "25596641", "email": "",
+     "zmeneno": "2026-01-15T09:00:00"},
+    {"id": "c3", "nazev": "Svoboda stavby a.s.", "ic": "27082440",
+     "email": "info@svobodastavby.cz", "zmeneno": "2026-02-01T08:00:00"},
+]  # fmt: skip
+ERP_ROWS = [
+    # ERP spells the name its own way (the CRM owns the name: never written to ERP)
+    {"id": "e1", "name": "NOVÁK A SYN", "ico": "25596641", "email": "fakturace@novakasyn.cz",
+     "zmeneno": "2026-02-20T12:00:00"},
+]  # fmt: skip
+
+MAPPING = """
+mapping: {name}
+version: 1
+streams:
+  accounts:
+    entity: Account
+    direction: in
+    fields:
+      name: {col_name}
+      ico: {col_ico}
+      email:
+        from: email
+        default: null
+    outbound:
+      fields:
+        {col_name}: name
+        {col_ico}: ico
+        email: email
+"""
+
+
+def _write(folder: Path, rows: list[dict[str, str]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "accounts.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        # the file connector keeps each write's idempotency key in its own column
+        writer = csv.DictWriter(fh, fieldnames=[*rows[0], "_idempotency_key"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _current(path: Path) -> dict[str, dict[str, str]]:
+    """What the system shows: the last row of each id (the file connector appends)."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {row["id"]: row for row in csv.DictReader(fh)}
+
+
+def _setup(db_url: str, tmp_path: Path) -> tuple[sa.Engine, SyncEngine, Path, Path]:
+    upgrade(db_url)
+    db = make_engine(db_url)
+    crm_csv = _write(tmp_path / "crm", CRM_ROWS)
+    erp_csv = _write(tmp_path / "erp", ERP_ROWS)
+    for name, path, col_name, col_ico in (
+        ("crm", crm_csv, "nazev", "ic"),
+        ("erp", erp_csv, "name", "ico"),
+    ):
+        sync_service.save_connection(
+            db=db,
+            name=name,
+            kind="file",
+            config={
+                "path": str(path.parent),
+                "streams": {"accounts": {"entity": "Account", "cursor_field": "zmeneno"}},
+            },
+            mapping_yaml=MAPPING.format(name=name, col_name=col_name, col_ico=col_ico),
+        )
+    # sync declares name and IČO; e-mail is left to the quality survivorship owner (crm)
+    sync_service.set_owner(db=db, entity="Account", field="name", owner="crm")
+    sync_service.set_owner(db=db, entity="Account", field="ico", owner="erp")
+    engine = SyncEngine(db)
+    engine.poll("crm")
+    engine.poll("erp")
+    with Session(db) as session, session.begin():
+        for system, rows, cols in (
+            ("crm", CRM_ROWS, {"name": "nazev", "ico": "ic", "email": "email"}),
+            ("erp", ERP_ROWS, {"name": "name", "ico": "ico", "email": "email"}),
+        ):
+            for row in rows:
+                service.ingest(
+                    db_session=session,
+                    entity="account",
+                    system=system,
+                    external_id=row["id"],
+                    values={field: row[col] for field, col in cols.items()},
+                    updated_at=datetime.fromisoformat(row["zmeneno"]),
+                )
+    return db, engine, crm_csv, erp_csv
+
+
+def test_golden_values_reach_their_owner_only_once_and_duplicates_stay(
+    db_url: str, tmp_path: Path
+) -> None:
+    db, engine, crm_csv, erp_csv = _setup(db_url, tmp_path)
+    erp_before = erp_csv.read_bytes()
+
+    report = propagate(db=db, entity="account", actor="jana.kralova", engine=engine)
+
+    # the owned field is corrected in its owner, through a sync delivery
+    changed = [(o.system, o.external_id, o.field) for o in report.outcomes if o.status == "changed"]
+    assert changed == [("crm", "c1", "email")]
+    assert sum(d.delivered for d in report.deliveries) == 1
+    crm_now = _current(crm_csv)
+    assert crm_now["c1"]["email"] == "fakturace@novakasyn.cz"
+    assert crm_now["c1"]["nazev"] == "Novák a syn s.r.o."
+    record = sync_service.find_record(db=db, system="crm", entity="Account", external_id="c1")
+    assert record["data"]["email"] == "fakturace@novakasyn.cz"
+    assert record["source_system"] == "quality:propagate"
+
+    # the ERP does not own the name: reported, not written
+    skipped = [
+        (o.system, o.field, o.golden)
+        for o in report.outcomes
+        if o.status == "not owned: skipped" and o.field == "name"
+    ]
+    assert skipped == [("erp", "name", "Novák a syn s.r.o.")]
+    assert erp_csv.read_bytes() == erp_before
+    assert _current(erp_csv)["e1"]["name"] == "NOVÁK A SYN"
+
+    # the duplicate inside the CRM is linked and flagged; both rows remain, c2 untouched
+    [flag] = report.duplicates
+    assert (flag.system, flag.external_id, flag.survivor_external_id) == ("crm", "c2", "c1")
+    assert set(crm_now) == {"c1", "c2", "c3"}
+    assert crm_now["c2"] == CRM_ROWS[1] | {"_idempotency_key": ""}
+    with Session(db) as session:
+        links = session.scalars(sa.select(QualityDuplicateLink)).all()
+        assert [(x.system, x.external_id, x.survivor_external_id, x.status) for x in links] == [
+            ("crm", "c2", "c1", "flagged")
+        ]
+        c1_cluster = session.scalars(
+            sa.select(service.QualityRecord.cluster_id).where(
+                service.QualityRecord.external_id.in_(["c1", "c2"])
+            )
+        ).all()
+        assert len(set(c1_cluster)) == 1 and links[0].cluster_id == c1_cluster[0]
+
+    # a second run writes nothing
+    crm_after_first = crm_csv.read_bytes()
+    again = propagate(db=db, entity="account", actor="jana.kralova", engine=engine)
+    assert again.changed == 0
+    assert all(d.delivered == 0 for d in again.deliveries)
+    assert [f.new for f in again.duplicates] == [False]
+    assert crm_csv.read_bytes() == crm_after_first
+    assert erp_csv.read_bytes() == erp_before
+    with Session(db) as session:
+        assert len(session.scalars(sa.select(QualityDuplicateLink)).all()) == 1
+
+    # the CRM shows the written row on its next poll: an echo, no conflict, no new version
+    version = sync_service.find_record(db=db, system="crm", entity="Account", external_id="c1")[
+        "version"
+    ]
+    engine.poll("crm")
+    assert sync_service.list_conflicts(db=db) == []
+    after = sync_service.find_record(db=db, system="crm", entity="Account", external_id="c1")
+    assert after["version"] == version
+    assert after["data"]["email"] == "fakturace@novakasyn.cz"
