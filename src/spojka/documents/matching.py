@@ -94,7 +94,9 @@ class OrderLine:
     quantity: Decimal
     unit_price: Decimal
     product_code: str | None = None
-    received_quantity: Decimal | None = None  # None: no goods receipt known
+    # What the goods receipts delivered; None for lines without stock moves (services),
+    # which the 3-way match then leaves to the 2-way rules.
+    received_quantity: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -270,8 +272,8 @@ def match(
                     ol.unit_price,
                 )
             )
-        if three_way:
-            received = ol.received_quantity or Decimal(0)
+        if three_way and ol.received_quantity is not None:
+            received = ol.received_quantity
             if qty - received > tolerance.quantity:
                 diffs.append(
                     LineDifference(

@@ -27,6 +27,7 @@ FLOW_MODULES: list[str] = [
     "spojka.flows.handoff",
     "spojka.flows.billing",
     "spojka.sync.flows",
+    "spojka.documents.intake_flow",
 ]
 
 _client: DBOSClient | None = None

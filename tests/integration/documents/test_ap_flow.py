@@ -1,0 +1,280 @@
+"""``documents.ap_intake`` against a real Tryton: a supplier invoice (ISDOC) matched to the
+purchase order, approved by the matrix and posted once as a Tryton supplier invoice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from spojka.bootstrap import Spojka, bootstrap, reset
+from spojka.connectors.tryton.client import TrytonClient
+from spojka.core.db import transaction
+from spojka.core.settings import load_settings
+from spojka.documents import intake_flow, service
+from spojka.documents.posting import TrytonPayables
+from spojka.flows import config as flows_config
+from spojka.flows import systems
+from spojka.localsystems import tryton
+from spojka.runtime import engine, runs
+from spojka.runtime.flows import signal_decision
+from spojka.runtime.models import FlowRun
+from tests.integration.flows.helpers import wait_until
+
+pytestmark = pytest.mark.tryton
+CENT = Decimal("0.01")
+
+
+@dataclass
+class Ap:
+    app: Spojka
+    erp: TrytonClient
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def ap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap]:
+    tmp = tmp_path_factory.mktemp("ap")
+    server = tryton.start()
+    settings = load_settings(
+        data_dir=tmp / "data", database_url=f"sqlite:///{tmp / 'spojka.sqlite'}"
+    )
+    app = bootstrap(settings, migrate=True, create_key=True, configure_logs=False)
+    client = TrytonClient(server.url, server.database, server.user, server.password)
+    try:
+        with app.sessions() as session:
+            app.secrets.put(session, "tryton-password", server.password)
+            session.commit()
+        flows_config.write(
+            settings.data_dir,
+            {
+                "systems": {
+                    "tryton": {
+                        "url": server.url,
+                        "database": server.database,
+                        "user": server.user,
+                        "password": "db:tryton-password",
+                    }
+                }
+            },
+        )
+        systems.reset_clients()
+        engine.launch(settings)
+        yield Ap(app, client, tmp)
+    finally:
+        engine.shutdown()
+        systems.reset_clients()
+        client.close()
+        reset()
+        server.stop()
+
+
+def supplier_with_order(
+    ap: Ap, docgen: ModuleType, seed: int, lines: list[tuple[str, int, str]]
+) -> tuple[Any, int, str]:
+    """A supplier party (IČO, DIČ) in Tryton with a confirmed purchase of ``lines``."""
+    supplier = docgen.company(random.Random(seed), "CZ")
+    erp = ap.erp
+    (party,) = erp.create(
+        "party.party",
+        [
+            {
+                "name": f"{supplier.name} {seed}",
+                "identifiers": [
+                    ["create", [{"type": None, "code": supplier.ico},
+                                {"type": None, "code": supplier.dic}]]
+                ],
+                "addresses": [["create", [{"street": supplier.street, "city": supplier.city}]]],
+            }
+        ],
+    )  # fmt: skip
+    (address,) = erp.search("party.address", [("party", "=", party)], limit=1)
+    (czk,) = erp.search("currency.currency", [("code", "=", "CZK")], limit=1)
+    values = []
+    for name, quantity, price in lines:
+        (product,) = erp.search_read(
+            "product.product",
+            [("name", "=", name)],
+            ["default_uom"],
+            limit=1,
+        )
+        values.append(
+            {
+                "type": "line",
+                "product": product["id"],
+                "description": name,
+                "quantity": float(quantity),
+                "unit": product["default_uom"],
+                "unit_price": Decimal(price),
+                "taxes": [["add", TrytonPayables(erp)._tax(Decimal(21))]],
+            }
+        )
+    (purchase,) = erp.create(
+        "purchase.purchase",
+        [
+            {
+                "party": party,
+                "company": erp.company_id,
+                "currency": czk,
+                "invoice_address": address,
+                "invoice_method": "manual",
+                "purchase_date": dt.date.today(),
+                "lines": [["create", values]],
+            }
+        ],
+    )
+    erp.button("purchase.purchase", "quote", [purchase])
+    erp.button("purchase.purchase", "confirm", [purchase])
+    (row,) = erp.read("purchase.purchase", [purchase], ["number", "state"])
+    assert row["state"] in intake_flow_states()
+    return supplier, purchase, str(row["number"])
+
+
+def intake_flow_states() -> tuple[str, ...]:
+    from spojka.documents.posting import OPEN_PURCHASE_STATES
+
+    return OPEN_PURCHASE_STATES
+
+
+def isdoc_file(
+    ap: Ap, docgen: ModuleType, supplier: Any, number: str, lines: list[tuple[str, int, str]]
+) -> tuple[Path, Decimal]:
+    rng = random.Random(number)
+    customer = docgen.company(rng, "CZ")
+    today = dt.date.today()
+    doc = docgen.Doc(
+        "cs", supplier, customer, number, today, today, today + dt.timedelta(days=14), "CZK",
+        "".join(ch for ch in number if ch.isdigit())[-10:], docgen._iban(rng, "CZ"),
+    )  # fmt: skip
+    for name, quantity, price in lines:
+        qty, unit_price = Decimal(quantity), Decimal(price)
+        doc.lines.append({"description": name, "quantity": qty, "unit": "ks",
+                          "unit_price": unit_price, "vat_rate": Decimal(21),
+                          "total": (qty * unit_price).quantize(CENT)})  # fmt: skip
+    base = sum((ln["total"] for ln in doc.lines), Decimal(0))
+    tax = (base * Decimal("0.21")).quantize(CENT, ROUND_HALF_UP)
+    doc.breakdown.append({"rate": Decimal(21), "base": base, "tax": tax})
+    doc.total_without, doc.total_vat = base, tax
+    doc.total_with = doc.amount_due = base + tax
+    path = ap.tmp / f"{number.replace('/', '-')}.isdoc"
+    path.write_bytes(docgen.isdoc_xml(doc))
+    return path, doc.total_with
+
+
+def add_and_start(ap: Ap, path: Path) -> tuple[str, int]:
+    with transaction(ap.app.sessions) as session:
+        added = service.add_document(session=session, data_dir=ap.app.settings.data_dir, path=path)
+        doc_id, digest = added.document.id, added.document.content_hash
+    started = intake_flow.start(
+        ap.app.settings, document_id=doc_id, content_hash=digest, subject=path.name
+    )
+    return started, doc_id
+
+
+def supplier_invoices(ap: Ap, number: str) -> list[dict[str, Any]]:
+    return ap.erp.search_read(
+        "account.invoice",
+        [("type", "=", "in"), ("reference", "=", number)],
+        ["state", "total_amount", "lines"],
+    )
+
+
+def pending(ap: Ap, workflow_id: str) -> Any:
+    with ap.app.sessions() as session:
+        found = [d for d in runs.pending_decisions(session) if d.workflow_id == workflow_id]
+        return found[0] if found else None
+
+
+def run_outcome(ap: Ap, workflow_id: str) -> str | None:
+    with ap.app.sessions() as session:
+        run = session.get(FlowRun, workflow_id)
+        return None if run is None else str(run.outcome)
+
+
+def test_a_matched_small_invoice_is_posted_once_without_a_person(
+    ap: Ap, docgen: ModuleType
+) -> None:
+    lines = [("Konzultace", 4, "1500.00"), ("Školení uživatelů", 2, "1200.00")]
+    supplier, purchase, po_number = supplier_with_order(ap, docgen, 11, lines)
+    path, total = isdoc_file(ap, docgen, supplier, "FP2026-0101", lines)
+    workflow_id, _ = add_and_start(ap, path)
+    result = engine.wait_result(ap.app.settings, workflow_id, timeout=180)
+    assert result["outcome"] == "automated", result.get("error")
+    assert result["match"] == "matched" and result["order"] == po_number
+    (invoice,) = supplier_invoices(ap, "FP2026-0101")
+    assert invoice["state"] == "posted"
+    assert Decimal(str(invoice["total_amount"])) == total == Decimal("10164.00")
+    # Linked to the purchase: Tryton lists the invoice on the purchase order.
+    (row,) = ap.erp.read("purchase.purchase", [purchase], ["invoices"])
+    assert row["invoices"] == [invoice["id"]]
+
+    # The same file again: stored once, the same run, nothing new in Tryton.
+    again, _ = add_and_start(ap, path)
+    assert again == workflow_id
+    # Even a second run of the document (a retried post) finds the invoice it made.
+    with transaction(ap.app.sessions) as session:
+        doc = session.query(service.StoredDocument).filter_by(content_hash=workflow_id[3:]).one()
+        doc_id = doc.id
+    retry = engine.enqueue(
+        ap.app.settings, intake_flow.FLOW, doc_id, workflow_id=f"{workflow_id}:retry"
+    )
+    assert (
+        engine.wait_result(ap.app.settings, retry, timeout=180)["invoice"]["id"] == (invoice["id"])
+    )
+    assert len(supplier_invoices(ap, "FP2026-0101")) == 1
+    assert run_outcome(ap, workflow_id) == "automated"
+
+
+def test_a_large_invoice_waits_for_two_approvers_then_posts(ap: Ap, docgen: ModuleType) -> None:
+    lines = [("Implementace ERP", 150, "1800.00")]
+    supplier, _, _ = supplier_with_order(ap, docgen, 22, lines)
+    path, total = isdoc_file(ap, docgen, supplier, "FP2026-0202", lines)
+    workflow_id, _ = add_and_start(ap, path)
+    first = wait_until("the first approval request", lambda: pending(ap, workflow_id))
+    assert first.required_role == "approver"
+    assert supplier_invoices(ap, "FP2026-0202") == []  # nothing posted while waiting
+    signal_decision(decision_id=first.id, decision="approve", actor="petra", role="approver")
+    second = wait_until(
+        "the finance approval request",
+        lambda: (d := pending(ap, workflow_id)) is not None and d.id != first.id and d,
+    )
+    assert second.required_role == "finance"
+    signal_decision(decision_id=second.id, decision="approve", actor="karel", role="finance")
+    result = engine.wait_result(ap.app.settings, workflow_id, timeout=180)
+    assert result["outcome"] == "approved"
+    assert [a["role"] for a in result["approvals"]] == ["approver", "finance"]
+    (invoice,) = supplier_invoices(ap, "FP2026-0202")
+    assert Decimal(str(invoice["total_amount"])) == total == Decimal("326700.00")
+
+
+def test_a_mismatching_invoice_waits_as_an_exception_and_a_rejection_posts_nothing(
+    ap: Ap, docgen: ModuleType
+) -> None:
+    ordered = [("Konzultace", 10, "1500.00")]
+    supplier, _, _ = supplier_with_order(ap, docgen, 33, ordered)
+    invoiced = [("Konzultace", 10, "1650.00")]  # 10 % over the ordered price
+    path, _ = isdoc_file(ap, docgen, supplier, "FP2026-0303", invoiced)
+    workflow_id, doc_id = add_and_start(ap, path)
+    request = wait_until("the exception", lambda: pending(ap, workflow_id))
+    assert request.topic == "ap-exception"
+    assert "partial" in request.summary and "unit price 1650" in request.summary
+    assert run_outcome(ap, workflow_id) == "waiting"
+    with ap.app.sessions() as session:
+        assert session.get(service.StoredDocument, doc_id).status == "exception"
+    signal_decision(
+        decision_id=request.id,
+        decision="reject",
+        actor="petra",
+        role="approver",
+        reason="cena neodpovídá objednávce",
+    )
+    result = engine.wait_result(ap.app.settings, workflow_id, timeout=180)
+    assert result["outcome"] == "rejected"
+    assert supplier_invoices(ap, "FP2026-0303") == []
