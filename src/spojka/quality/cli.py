@@ -339,3 +339,62 @@ def enrich_command(
     ):
         table.add_row(name, value)
     console.print(table)
+
+
+@app.command("propagate")
+def propagate_command(
+    entity: str = typer.Option("account", "--entity", help="account or contact."),
+    actor: str | None = typer.Option(None, "--actor", help="Who propagates (default: cli:$USER)."),
+    deliver: bool = typer.Option(
+        True, "--deliver/--queue-only", help="Deliver now, or only queue the sync writes."
+    ),
+    show_skipped: bool = typer.Option(
+        False, "--show-skipped", help="List every skipped field, not only the counts."
+    ),
+) -> None:
+    """Send golden values back to the systems that OWN each field, through the sync engine.
+
+    A field a system does not own is never written ("not owned: skipped"). Two records of
+    one system in one cluster are linked and flagged as duplicates, never deleted. Running
+    it again writes nothing new.
+    """
+    from spojka.core.db import make_engine, require_migrated
+    from spojka.core.settings import load_settings
+    from spojka.quality.propagate import propagate
+
+    url = load_settings().resolved_database_url
+    db = make_engine(url)
+    require_migrated(db, url)
+    with console.status("propagating…"):
+        result = propagate(db=db, entity=entity, actor=_actor(actor), deliver=deliver)
+    table = Table(title="changes", show_header=True, header_style="bold")
+    for name in ("system", "record", "field", "was", "now", "status"):
+        table.add_column(name)
+    for o in result.outcomes:
+        if o.status == "changed" or show_skipped:
+            table.add_row(
+                o.system, o.external_id, o.field, str(o.current or ""), str(o.golden or ""),
+                o.status,
+            )  # fmt: skip
+    if table.row_count:
+        console.print(table)
+    counts: dict[str, int] = {}
+    for o in result.outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    console.print(
+        "fields: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none differ"),
+        highlight=False,
+    )
+    for flag in result.duplicates:
+        state = "flagged" if flag.new else "already flagged"
+        console.print(
+            f"duplicate in {flag.system}: {flag.external_id} = {flag.survivor_external_id} "
+            f"(cluster {flag.cluster_id}) — {state}, kept",
+            highlight=False,
+        )
+    for d in result.deliveries:
+        console.print(
+            f"{d.connection}: delivered {d.delivered}, skipped {d.skipped}, "
+            f"retrying {d.retried}, dead-lettered {d.dead_lettered}",
+            highlight=False,
+        )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from spojka.api.auth import APPROVE, READ, Principal, get_session, require
+from spojka.api.auth import APPROVE, OPERATE, READ, Principal, get_session, require
 from spojka.core.errors import NotFoundError
 from spojka.quality import service
 from spojka.quality.models import QualityCluster, QualityRecord
@@ -171,4 +171,50 @@ def _group(group: Any) -> dict[str, Any]:
         "records": group.records,
         "average": group.average,
         "invalid": group.invalid,
+    }
+
+
+class PropagateRequest(BaseModel):
+    entity: Literal["account", "contact"] = "account"
+    deliver: bool = True
+
+
+@router.post("/propagate")
+def propagate_golden(
+    body: PropagateRequest,
+    principal: Principal = require(OPERATE),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    """Golden values to their owning systems through the sync engine; duplicates flagged."""
+    from sqlalchemy.engine import Engine
+
+    from spojka.quality.propagate import outcome_rows, propagate
+
+    bind = session.get_bind()
+    db = bind if isinstance(bind, Engine) else bind.engine
+    result = propagate(db=db, entity=body.entity, actor=principal.name, deliver=body.deliver)
+    return {
+        "entity": result.entity,
+        "changed": result.changed,
+        "outcomes": outcome_rows(result),
+        "duplicates": [
+            {
+                "system": f.system,
+                "external_id": f.external_id,
+                "survivor_external_id": f.survivor_external_id,
+                "cluster_id": f.cluster_id,
+                "new": f.new,
+            }
+            for f in result.duplicates
+        ],
+        "deliveries": [
+            {
+                "connection": d.connection,
+                "delivered": d.delivered,
+                "skipped": d.skipped,
+                "retried": d.retried,
+                "dead_lettered": d.dead_lettered,
+            }
+            for d in result.deliveries
+        ],
     }

@@ -7,16 +7,26 @@ Runs on SQLite and PostgreSQL (``db_url``).
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from spojka.core.db import make_engine, upgrade
+from spojka.api.app import create_app
+from spojka.bootstrap import Spojka, bootstrap, reset
+from spojka.core.db import make_engine, transaction, upgrade
+from spojka.core.settings import load_settings
+from spojka.governance import tokens
+from spojka.governance.models import Role
 from spojka.quality import service
 from spojka.quality.models import QualityDuplicateLink
 from spojka.quality.propagate import propagate
+from spojka.quality.router import router
 from spojka.sync import service as sync_service
 from spojka.sync.engine import SyncEngine
 
@@ -182,3 +192,58 @@ def test_golden_values_reach_their_owner_only_once_and_duplicates_stay(
     after = sync_service.find_record(db=db, system="crm", entity="Account", external_id="c1")
     assert after["version"] == version
     assert after["data"]["email"] == "fakturace@novakasyn.cz"
+
+
+def test_cli_propagates_and_a_second_run_writes_nothing(db_url: str, tmp_path: Path) -> None:
+    _, _, crm_csv, erp_csv = _setup(db_url, tmp_path)
+    env = {
+        **os.environ,
+        "SPOJKA_DATABASE_URL": db_url,
+        "SPOJKA_DATA_DIR": str(tmp_path / "data"),
+        "COLUMNS": "200",
+    }
+    command = [sys.executable, "-m", "spojka", "quality", "propagate", "--actor", "jana.kralova"]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "fakturace@novakasyn.cz" in first.stdout and "changed 1" in first.stdout
+    assert "not owned: skipped" in first.stdout
+    assert "duplicate in crm: c2 = c1" in first.stdout and "flagged, kept" in first.stdout
+    assert _current(crm_csv)["c1"]["email"] == "fakturace@novakasyn.cz"
+    files = (crm_csv.read_bytes(), erp_csv.read_bytes())
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "changed" not in second.stdout and "already flagged" in second.stdout
+    assert (crm_csv.read_bytes(), erp_csv.read_bytes()) == files
+
+
+def test_api_propagate_needs_an_operator(db_url: str, tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data", database_url=db_url)
+    instance: Spojka = bootstrap(settings, migrate=True, create_key=True, configure_logs=False)
+    _, _, crm_csv, _ = _setup(db_url, tmp_path)
+    plain: dict[str, str] = {}
+    with transaction(instance.sessions) as session:
+        for role in (Role.viewer, Role.integrator):
+            _, plain[role.value] = tokens.create(session, name=f"p-{role.value}", role=role)
+    app = create_app(instance)
+    if not any(getattr(r, "path", "") == "/api/v1/quality/propagate" for r in app.routes):
+        app.include_router(router, prefix="/api/v1")  # until the lead mounts it
+    try:
+        with TestClient(app) as client:
+            url = "/api/v1/quality/propagate"
+            denied = client.post(url, json={}, headers=_auth(plain["viewer"]))
+            assert denied.status_code == 403
+            assert _current(crm_csv)["c1"]["email"] == ""
+            done = client.post(url, json={"entity": "account"}, headers=_auth(plain["integrator"]))
+            assert done.status_code == 200, done.text
+            body = done.json()
+            assert body["changed"] == 1
+            assert body["duplicates"][0]["external_id"] == "c2"
+            assert _current(crm_csv)["c1"]["email"] == "fakturace@novakasyn.cz"
+            again = client.post(url, json={}, headers=_auth(plain["integrator"]))
+            assert again.json()["changed"] == 0
+    finally:
+        reset()
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
