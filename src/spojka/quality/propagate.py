@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from spojka.core import tracing
 from spojka.core.db import utcnow
-from spojka.core.errors import ValidationError
+from spojka.core.errors import TransientError, ValidationError
 from spojka.governance import audit
 from spojka.quality.models import QualityCluster, QualityDuplicateLink, QualityRecord
 from spojka.quality.survivorship import DEFAULT_OWNERSHIP
@@ -40,7 +40,16 @@ from spojka.quality.validate import validate_record
 from spojka.sync import rules
 from spojka.sync.engine import DeliveryReport, SyncEngine
 from spojka.sync.mapping import RecordError, StreamMapping, check_contract
-from spojka.sync.store import CONNECTION, DELIVERY, LINK, OWNERSHIP, RECORD, VERSION, insert_ignore
+from spojka.sync.store import (
+    CONFLICT,
+    CONNECTION,
+    DELIVERY,
+    LINK,
+    OWNERSHIP,
+    RECORD,
+    VERSION,
+    insert_ignore,
+)
 
 #: quality entity → the sync engine's canonical entity
 SYNC_ENTITY = {"account": "Account", "contact": "Contact"}
@@ -54,6 +63,7 @@ Status = Literal[
     "not linked: skipped",
     "duplicate: flagged, not corrected",
     "invalid: skipped",
+    "open conflict: skipped",
 ]
 
 
@@ -315,6 +325,14 @@ def _correct(
     data: dict[str, Any] = json.loads(row.data)
     system, ext = record.system, record.external_id
     known = sm.contract.model_fields if sm is not None else {}
+    # a field a person is deciding in the sync conflict queue is theirs, not ours
+    disputed = set(
+        conn.execute(
+            sa.select(CONFLICT.c.field).where(
+                CONFLICT.c.canonical_id == canonical_id, CONFLICT.c.status == "open"
+            )
+        ).scalars()
+    )
     changes: dict[str, tuple[Any, Any]] = {}
     for name, value in sorted((cluster.golden or {}).items()):
         current = data.get(name)
@@ -328,6 +346,8 @@ def _correct(
             status = "no canonical field: skipped" if sm is not None else "not mapped: skipped"
         elif not writes_field(sm, name):
             status = "not mapped: skipped"
+        elif name in disputed:
+            status = "open conflict: skipped"
         else:
             status = "changed"
             changes[name] = (current, value)
@@ -338,19 +358,19 @@ def _correct(
         data[name] = value
     try:
         text = check_contract(sm.contract, data).canonical_json()
-    except RecordError as exc:
+    except RecordError:
+        # the golden value does not fit the sync contract (e.g. a format the system rejects)
+        mine = {(system, ext, name) for name in changes}
         report.outcomes[:] = [
-            o
-            if not (o.system == system and o.external_id == ext and o.field in changes)
-            else FieldOutcome(
-                o.system, o.external_id, o.field, o.current, o.golden, "invalid: skipped", o.owner
-            )
+            FieldOutcome(o.system, o.external_id, o.field, o.current, o.golden,
+                         "invalid: skipped", o.owner)
+            if (o.system, o.external_id, o.field) in mine
+            else o
             for o in report.outcomes
-        ]
-        _ = exc
+        ]  # fmt: skip
         return False
     version = row.version + 1
-    conn.execute(
+    moved = conn.execute(
         RECORD.update()
         .where(RECORD.c.canonical_id == canonical_id, RECORD.c.version == row.version)
         .values(
@@ -361,6 +381,8 @@ def _correct(
             updated_at=now,
         )
     )
+    if moved.rowcount != 1:
+        raise TransientError(f"record {canonical_id} changed while propagating; run again")
     conn.execute(
         VERSION.insert().values(
             canonical_id=canonical_id,
