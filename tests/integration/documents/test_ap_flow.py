@@ -246,10 +246,21 @@ def test_a_large_invoice_waits_for_two_approvers_then_posts(ap: Ap, docgen: Modu
         lambda: (d := pending(ap, workflow_id)) is not None and d.id != first.id and d,
     )
     assert second.required_role == "finance"
-    signal_decision(decision_id=second.id, decision="approve", actor="karel", role="finance")
+    # Two approvers are two people: the first approver cannot also give the finance approval.
+    signal_decision(decision_id=second.id, decision="approve", actor="petra", role="finance")
+    third = wait_until(
+        "the finance approval asked again",
+        lambda: (d := pending(ap, workflow_id)) is not None and d.id != second.id and d,
+    )
+    assert third.required_role == "finance"
+    assert supplier_invoices(ap, "FP2026-0202") == []
+    signal_decision(decision_id=third.id, decision="approve", actor="karel", role="finance")
     result = engine.wait_result(ap.app.settings, workflow_id, timeout=180)
     assert result["outcome"] == "approved"
-    assert [a["role"] for a in result["approvals"]] == ["approver", "finance"]
+    assert result["approvals"] == [
+        {"role": "approver", "actor": "petra"},
+        {"role": "finance", "actor": "karel"},
+    ]
     (invoice,) = supplier_invoices(ap, "FP2026-0202")
     assert Decimal(str(invoice["total_amount"])) == total == Decimal("326700.00")
 
@@ -278,3 +289,29 @@ def test_a_mismatching_invoice_waits_as_an_exception_and_a_rejection_posts_nothi
     result = engine.wait_result(ap.app.settings, workflow_id, timeout=180)
     assert result["outcome"] == "rejected"
     assert supplier_invoices(ap, "FP2026-0303") == []
+
+
+def test_a_released_exception_counts_as_the_one_approval_and_posts(
+    ap: Ap, docgen: ModuleType
+) -> None:
+    supplier, _, _ = supplier_with_order(ap, docgen, 44, [("Konzultace", 10, "1500.00")])
+    invoiced = [("Konzultace", 10, "1650.00")]
+    path, total = isdoc_file(ap, docgen, supplier, "FP2026-0404", invoiced)
+    workflow_id, _ = add_and_start(ap, path)
+    request = wait_until("the exception", lambda: pending(ap, workflow_id))
+    signal_decision(
+        decision_id=request.id,
+        decision="approve",
+        actor="petra",
+        role="approver",
+        reason="cena dohodnuta telefonicky",
+        minutes_spent=3,
+    )
+    result = engine.wait_result(ap.app.settings, workflow_id, timeout=180)
+    assert result["outcome"] == "approved"
+    assert result["released_by"] == "petra"
+    (invoice,) = supplier_invoices(ap, "FP2026-0404")
+    assert Decimal(str(invoice["total_amount"])) == total == Decimal("19965.00")
+    with ap.app.sessions() as session:
+        run = session.get(FlowRun, workflow_id)
+        assert run is not None and run.human_seconds == 180

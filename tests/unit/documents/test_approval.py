@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
-from spojka.core.errors import ValidationError
+from spojka.core.errors import ConfigError, ValidationError
 from spojka.documents.approval import ApprovalMatrix, plan
+from spojka.documents.intake_flow import CONFIG_FILE, load_config
 
 MATRIX = ApprovalMatrix()
 
@@ -62,3 +64,23 @@ def test_a_bad_matrix_is_refused_with_a_clear_error(raw: dict, message: str) -> 
 def test_negative_amount_is_refused() -> None:
     with pytest.raises(ValidationError, match="negative"):
         plan(MATRIX, amount=D(-1), matched=True, checks_passed=True)
+
+
+def test_the_ap_configuration_file_is_read_and_validated(tmp_path: Path) -> None:
+    assert load_config(tmp_path).matrix == ApprovalMatrix()  # no file: the defaults
+    (tmp_path / CONFIG_FILE).write_text(
+        "approval: {auto_limit: 5000, finance_role: cfo}\n"
+        "tolerances: {suppliers: {'25596641': {price_pct: 3}}}\n"
+        "three_way: false\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(tmp_path)
+    assert cfg.matrix.auto_limit == D(5000) and cfg.matrix.finance_role == "cfo"
+    assert cfg.tolerances.for_(supplier_ico="25596641").price_pct == D(3)
+    assert cfg.three_way is False
+    (tmp_path / CONFIG_FILE).write_text("approval: {auto_limit: 999999}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"documents-ap\.yaml: approval matrix: auto_limit"):
+        load_config(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text("limits: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown keys"):
+        load_config(tmp_path)
