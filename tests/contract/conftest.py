@@ -1,0 +1,71 @@
+"""Contract tests: SaaS connectors against ``prism mock`` of the vendor's OpenAPI document.
+
+Every request goes through :class:`ContractTransport`, which records any request Prism
+flags as breaking the document (``sl-violations`` on the request, or a Prism problem answer);
+``contract.assert_clean()`` fails the test on any of them. The transport can also put a
+``429 Too Many Requests`` with ``Retry-After`` in front of Prism (a fault injection for the
+documents that declare no 429 answer, which Prism then cannot produce itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from spojka.localsystems import prism
+
+
+class ContractTransport(httpx.BaseTransport):
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.violations: list[str] = []
+        self.requests: list[httpx.Request] = []
+        self.throttle_next = 0
+        self.retry_after = "7"
+        self.prefer: str | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.throttle_next > 0:
+            self.throttle_next -= 1
+            return httpx.Response(429, headers={"Retry-After": self.retry_after}, request=request)
+        if self.prefer:
+            request.headers["Prefer"] = self.prefer
+        response = self._inner.handle_request(request)
+        response.read()
+        found = prism.request_violations(response.headers)
+        what = f"{request.method} {request.url.path}"
+        self.violations.extend(f"{what}: {v}" for v in found)
+        problem = response.headers.get("content-type", "").startswith("application/problem")
+        if problem and not self.prefer:
+            self.violations.append(
+                f"{what}: Prism answered {response.status_code}: {response.text[:300]}"
+            )
+        return response
+
+    def assert_clean(self) -> None:
+        assert self.requests, "the connector sent no request"
+        assert not self.violations, "Prism rejected requests:\n" + "\n".join(self.violations)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.fixture
+def contract() -> Iterator[ContractTransport]:
+    transport = ContractTransport()
+    yield transport
+    transport.close()
+
+
+def _server(name: str) -> Iterator[prism.PrismServer]:
+    server = prism.start(name)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def jira_prism() -> Iterator[prism.PrismServer]:
+    yield from _server("jira")
