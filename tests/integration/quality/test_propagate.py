@@ -247,3 +247,29 @@ def test_api_propagate_needs_an_operator(db_url: str, tmp_path: Path) -> None:
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_write_the_owner_refuses_lands_in_the_dead_letter_queue_and_replays(
+    db_url: str, tmp_path: Path
+) -> None:
+    db, engine, crm_csv, _ = _setup(db_url, tmp_path)
+    # the CRM export lost its idempotency-key column: the file connector refuses the write
+    rows = list(_current(crm_csv).values())
+    with crm_csv.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[k for k in rows[0] if k != "_idempotency_key"])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in r.items() if k != "_idempotency_key"} for r in rows)
+    report = propagate(db=db, entity="account", actor="jana.kralova", engine=engine)
+    assert report.changed == 1
+    assert [d.dead_lettered for d in report.deliveries] == [1]
+    [item] = sync_service.list_dead_letters(db=db, connection="crm")
+    assert item.payload["email"] == "fakturace@novakasyn.cz"
+    assert _current(crm_csv)["c1"]["email"] == ""
+    # nothing is queued twice: the item waits for the operator, not for another propagation
+    assert propagate(db=db, entity="account", actor="jana.kralova", engine=engine).changed == 0
+    # the column is back: the replay delivers the same change
+    _write(crm_csv.parent, CRM_ROWS)
+    engine.reload()
+    sync_service.replay_dead_letters(db=db, engine=engine, connection="crm", actor="jana.kralova")
+    assert _current(crm_csv)["c1"]["email"] == "fakturace@novakasyn.cz"
+    assert sync_service.list_dead_letters(db=db, connection="crm") == []
