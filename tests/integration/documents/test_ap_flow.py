@@ -8,6 +8,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from email.message import EmailMessage
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,14 +16,16 @@ from typing import Any
 import pytest
 
 from spojka.bootstrap import Spojka, bootstrap, reset
+from spojka.connectors.mail.imap import ImapReader
 from spojka.connectors.tryton.client import TrytonClient
 from spojka.core.db import transaction
 from spojka.core.settings import load_settings
-from spojka.documents import intake_flow, service
+from spojka.documents import intake_flow, mail_intake, service
 from spojka.documents.posting import TrytonPayables
 from spojka.flows import config as flows_config
 from spojka.flows import systems
 from spojka.localsystems import tryton
+from spojka.localsystems.mail import LocalMailServer
 from spojka.runtime import engine, runs
 from spojka.runtime.flows import signal_decision
 from spojka.runtime.models import FlowRun
@@ -315,3 +318,48 @@ def test_a_released_exception_counts_as_the_one_approval_and_posts(
     with ap.app.sessions() as session:
         run = session.get(FlowRun, workflow_id)
         assert run is not None and run.human_seconds == 180
+
+
+@pytest.mark.mail
+def test_an_invoice_mailed_to_the_intake_mailbox_is_posted_once(ap: Ap, docgen: ModuleType) -> None:
+    lines = [("Licence Spojka (roční)", 1, "15000.00")]
+    supplier, _, _ = supplier_with_order(ap, docgen, 55, lines)
+    path, total = isdoc_file(ap, docgen, supplier, "FP2026-0505", lines)
+    with LocalMailServer() as mail:
+        box = mail.add_mailbox("faktury@spojka.test", "heslo-faktury")
+
+        def message(subject: str) -> bytes:
+            msg = EmailMessage()
+            msg["From"] = "fakturace@dodavatel.test"
+            msg["To"] = box.address
+            msg["Subject"] = subject
+            msg.set_content("Dobrý den, v příloze zasíláme fakturu.")
+            msg.add_attachment(
+                path.read_bytes(), maintype="application", subtype="xml", filename=path.name
+            )
+            msg.add_attachment(b"BEGIN:VCARD\nEND:VCARD\n", maintype="text", subtype="vcard",
+                               filename="podpis.vcf")  # fmt: skip
+            return msg.as_bytes()
+
+        mail.append(box.address, message("Faktura FP2026-0505"))
+        with ImapReader(mail.host, mail.imap_port, box.address, box.password) as reader:
+            first = mail_intake.intake(ap.app, reader)
+        assert first.messages == 1 and first.skipped == ["podpis.vcf"]
+        (item,) = first.items
+        assert item.new_file and item.workflow_id
+        result = engine.wait_result(ap.app.settings, item.workflow_id, timeout=180)
+        assert result["outcome"] == "automated", result.get("error") or result
+        (invoice,) = supplier_invoices(ap, "FP2026-0505")
+        assert invoice["state"] == "posted"
+        assert Decimal(str(invoice["total_amount"])) == total == Decimal("18150.00")
+
+        # Read again: the checkpoint holds, nothing is taken twice.
+        with ImapReader(mail.host, mail.imap_port, box.address, box.password) as reader:
+            assert mail_intake.intake(ap.app, reader).messages == 0
+        # The same invoice mailed again (a reminder): recognised, the same run, no new invoice.
+        mail.append(box.address, message("Upomínka: Faktura FP2026-0505"))
+        with ImapReader(mail.host, mail.imap_port, box.address, box.password) as reader:
+            again = mail_intake.intake(ap.app, reader)
+        (repeat,) = again.items
+        assert not repeat.new_file and repeat.workflow_id == item.workflow_id
+        assert len(supplier_invoices(ap, "FP2026-0505")) == 1
