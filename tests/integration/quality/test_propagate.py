@@ -204,15 +204,16 @@ def test_cli_propagates_and_a_second_run_writes_nothing(db_url: str, tmp_path: P
     }
     command = [sys.executable, "-m", "spojka", "quality", "propagate", "--actor", "jana.kralova"]
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert first.returncode == 0, first.stderr
-    assert "fakturace@novakasyn.cz" in first.stdout and "changed 1" in first.stdout
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "fakturace@novakasyn.cz" in first.stdout, first.stdout
+    assert "changed 1" in first.stdout, first.stdout
     assert "not owned: skipped" in first.stdout
     assert "duplicate in crm: c2 = c1" in first.stdout and "flagged, kept" in first.stdout
     assert _current(crm_csv)["c1"]["email"] == "fakturace@novakasyn.cz"
     files = (crm_csv.read_bytes(), erp_csv.read_bytes())
     second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert second.returncode == 0, second.stderr
-    assert "changed" not in second.stdout and "already flagged" in second.stdout
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "changed" not in second.stdout and "already flagged" in second.stdout, second.stdout
     assert (crm_csv.read_bytes(), erp_csv.read_bytes()) == files
 
 
