@@ -36,6 +36,9 @@ def _message_of(response: httpx.Response) -> str:
     except ValueError:
         return response.text[:300]
     if isinstance(body, dict):
+        checks = body.get("validation")  # a contract checker's (Prism's) problem details
+        if isinstance(checks, list) and checks:
+            return "; ".join(str(c.get("message", c)) for c in checks if isinstance(c, dict))[:300]
         for key in ("errorMessages", "errors", "Message", "message", "detail", "title"):
             value = body.get(key)
             if value:
