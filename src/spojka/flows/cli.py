@@ -111,9 +111,9 @@ def handoff_start(
 
 @handoff_app.command("poll")
 def handoff_poll() -> None:
-    """Queue handoffs for won Tryton opportunities and billing for closed milestones."""
+    """Queue handoffs (won Tryton opportunities), billing (closed milestones), change requests."""
     from spojka.cli.context import console, instance
-    from spojka.flows import billing, handoff, systems
+    from spojka.flows import billing, changes, handoff, systems
 
     instance()
     cfg = systems.config()
@@ -121,3 +121,4 @@ def handoff_poll() -> None:
         console.print(f"handoffs: {handoff.poll_tryton_won()}")
     if cfg.systems.redmine is not None:
         console.print(f"billing: {billing.poll_milestones()}")
+        console.print(f"change requests: {changes.poll_change_requests()}")

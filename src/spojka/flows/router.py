@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from spojka.api.auth import OPERATE, READ, Principal, get_app, require
 from spojka.connectors.bottlecrm.webhooks import verify_delivery
 from spojka.core.errors import ConfigError
-from spojka.flows import billing, handoff, service, systems
+from spojka.flows import billing, changes, handoff, service, systems
 from spojka.insights import kpi
 
 router = APIRouter(tags=["flows"])
@@ -80,3 +80,10 @@ def kpis(request: Request, principal: Principal = require(READ)) -> list[dict[st
     """Quote-to-cash KPIs from the run records."""
     get_app(request)
     return service.kpis()
+
+
+@router.post("/flows/changes/poll")
+def poll_changes(request: Request, principal: Principal = require(OPERATE)) -> dict[str, Any]:
+    """Queue runs for change requests decided in Redmine."""
+    get_app(request)
+    return {"started": changes.poll_change_requests()}

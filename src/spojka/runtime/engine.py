@@ -26,6 +26,7 @@ FLOW_MODULES: list[str] = [
     "spojka.flows.sample",
     "spojka.flows.handoff",
     "spojka.flows.billing",
+    "spojka.flows.changes",
     "spojka.sync.flows",
     "spojka.documents.intake_flow",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from spojka.flows import billing, handoff, links, local
+from spojka.flows import billing, changes, handoff, links, local
 from spojka.runtime import engine, runs
 from spojka.runtime.flows import signal_decision
 from tests.integration.flows.helpers import wait_until
@@ -332,3 +332,76 @@ def test_capacity_and_kpis_answer_over_the_api(stack: local.LocalStack) -> None:
     assert handoffs["median_s"] is not None
     metrics = httpx.get(f"{stack.api_url}/metrics", timeout=30).text
     assert 'spojka_flow_runs{flow="flows.handoff"}' in metrics
+
+
+def test_change_requests_update_order_and_deal_value_after_the_limits_matrix(
+    stack: local.LocalStack,
+) -> None:
+    crm = stack.crm_client()
+    deal_id = local.czech_deal(crm, suffix=_suffix(), ico="47114983", dic="CZ47114983")
+    local.win(crm, deal_id)
+    result = _result(stack, deal_id)
+    assert result["outcome"] == "automated", result
+    with stack.redmine_client() as pm:
+        project = pm.get(f"/projects/{result['project']}.json")["project"]
+        trackers = {t["name"]: t["id"] for t in pm.get("/trackers.json")["trackers"]}
+        fields = {f["name"]: f["id"] for f in pm.get("/custom_fields.json")["custom_fields"]}
+        statuses = {s["name"]: s["id"] for s in pm.get("/issue_statuses.json")["issue_statuses"]}
+
+        def change(subject: str, price: int, hours: int, status: str) -> int:
+            issue = pm.create_issue(
+                {
+                    "project_id": project["id"],
+                    "tracker_id": trackers["Change request"],
+                    "subject": subject,
+                    "custom_fields": [
+                        {"id": fields["Cena (Kč)"], "value": str(price)},
+                        {"id": fields["Odhad pracnosti (h)"], "value": str(hours)},
+                    ],
+                }
+            )
+            pm.update_issue(issue["id"], {"status_id": statuses[status]})
+            return int(issue["id"])
+
+        small = change("Export do Pohody", 8000, 5, "Closed")
+        big = change("Napojení na e-shop", 60000, 40, "Closed")
+        refused = change("Mobilní aplikace", 150000, 120, "Rejected")
+
+    started = changes.poll_change_requests()
+    assert {changes.workflow_id(i) for i in (small, big, refused)} <= set(started)
+    settings = stack.app.settings
+    assert engine.wait_result(settings, changes.workflow_id(refused), 60)["outcome"] == "rejected"
+    auto = engine.wait_result(settings, changes.workflow_id(small), 120)
+    assert auto["outcome"] == "automated", auto
+    assert (auto["before"], auto["after"]) == ("240000.00", "248000.00")
+
+    wid = changes.workflow_id(big)
+
+    def pending() -> int | None:
+        with stack.app.sessions() as session:
+            for decision in runs.pending_decisions(session):
+                if decision.workflow_id == wid:
+                    return decision.id
+        return None
+
+    signal_decision(
+        decision_id=wait_until("approval above the limit", pending),
+        decision="approve",
+        actor="reditel",
+        role="approver",
+    )
+    approved = engine.wait_result(settings, wid, 120)
+    assert approved["outcome"] == "approved", approved
+    assert approved["after"] == "308000.00"
+    assert crm.fetch("opportunities", deal_id)["amount"] == "308000.00"
+    notes = [c["comment"] for c in crm.comments("opportunities", deal_id)]
+    assert sum("Hodnota obchodu změněna" in n for n in notes) == 2
+    with stack.tryton_client() as erp:
+        (supplement,) = erp.search_read(
+            "sale.sale",
+            [("comment", "like", f"%[spojka:change:{big}]%")],
+            ["state", "untaxed_amount"],
+        )
+    assert supplement["state"] in ("confirmed", "processing")
+    assert str(supplement["untaxed_amount"]) == "60000.00"
+    assert changes.poll_change_requests().count(wid) == 1  # nothing new on the next poll
