@@ -109,7 +109,9 @@ def handoff_chapter(ctx: Any) -> None:
         ctx.facts["invoice"] = invoice
     for row in service.kpis():
         if row["runs"]:
+            median = "–" if row["median_s"] is None else f"{row['median_s']:.1f} s"
+            share = "–" if row["without_human"] is None else f"{row['without_human']:.0%}"
             say(
                 f"  KPI {row['flow']}: {row['finished']} finished, median {row['time_metric']} "
-                f"{row['median_s']}, without a person {row['without_human']}"
+                f"{median}, without a person {share}"
             )
