@@ -99,3 +99,8 @@ def xero_prism() -> Iterator[prism.PrismServer]:
     # Dynamic answers fail inside Prism's faker on the document's recursive references
     # (Invoice → Payment → Invoice …: "Prop not found: paths"); its static examples work.
     yield from _server("xero", dynamic=False)
+
+
+@pytest.fixture(scope="module")
+def asana_prism() -> Iterator[prism.PrismServer]:
+    yield from _server("asana")
