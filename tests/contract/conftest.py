@@ -104,3 +104,8 @@ def xero_prism() -> Iterator[prism.PrismServer]:
 @pytest.fixture(scope="module")
 def asana_prism() -> Iterator[prism.PrismServer]:
     yield from _server("asana")
+
+
+@pytest.fixture(scope="module")
+def apideck_prism() -> Iterator[prism.PrismServer]:
+    yield from _server("apideck")

@@ -1,0 +1,1 @@
+"""Apideck CRM unified API (contract-tested against Apideck's OpenAPI document)."""
