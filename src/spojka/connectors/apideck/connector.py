@@ -94,21 +94,26 @@ class ApideckConnector(Connector):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(config)
+        # Checked on the first call, so `spojka connectors list` can read the declaration.
         missing = [k for k in ("api_key", "app_id", "consumer_id") if not self.config.get(k)]
-        if missing:
-            raise ConfigError(f"apideck: connection lacks {', '.join(missing)}")
-        self.api_key = str(self.config["api_key"])
+        self.api_key = str(self.config.get("api_key") or "")
         headers = {
-            "x-apideck-app-id": str(self.config["app_id"]),
-            "x-apideck-consumer-id": str(self.config["consumer_id"]),
+            "x-apideck-app-id": str(self.config.get("app_id") or ""),
+            "x-apideck-consumer-id": str(self.config.get("consumer_id") or ""),
         }
         if self.config.get("service_id"):
             headers["x-apideck-service-id"] = str(self.config["service_id"])
         bearer = {"Authorization": f"Bearer {self.api_key}"}
+
+        def auth() -> dict[str, str]:
+            if missing:
+                raise ConfigError(f"apideck: connection lacks {', '.join(missing)}")
+            return bearer
+
         self.client = SaasClient(
             str(self.config.get("url") or "https://unify.apideck.com"),
             system="Apideck",
-            auth_headers=lambda: bearer,
+            auth_headers=auth,
             timeout=float(self.config.get("timeout") or 30.0),
             transport=transport,
             headers=headers,

@@ -81,18 +81,23 @@ class AsanaConnector(Connector):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(config)
+        # Checked on the first call, so `spojka connectors list` can read the declaration.
         missing = [k for k in ("token", "workspace") if not self.config.get(k)]
-        if missing:
-            raise ConfigError(f"asana: connection lacks {', '.join(missing)}")
-        bearer = {"Authorization": f"Bearer {self.config['token']}"}
+        bearer = {"Authorization": f"Bearer {self.config.get('token')}"}
+
+        def auth() -> dict[str, str]:
+            if missing:
+                raise ConfigError(f"asana: connection lacks {', '.join(missing)}")
+            return bearer
+
         self.client = SaasClient(
             str(self.config.get("url") or "https://app.asana.com/api/1.0"),
             system="Asana",
-            auth_headers=lambda: bearer,
+            auth_headers=auth,
             timeout=float(self.config.get("timeout") or 30.0),
             transport=transport,
         )
-        self.workspace = str(self.config["workspace"])
+        self.workspace = str(self.config.get("workspace") or "")
         self.page_size = min(int(self.config.get("page_size") or MAX_PAGE), MAX_PAGE)
         self.webhook_secret = str(self.config.get("webhook_secret") or "")
         self.webhook_tolerance_s = float(self.config.get("webhook_tolerance_s") or 3600.0)

@@ -83,17 +83,22 @@ class JiraConnector(Connector):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(config)
+        # Checked on the first call, so `spojka connectors list` can read the declaration.
         missing = [k for k in ("url", "email", "api_token") if not self.config.get(k)]
-        if missing:
-            raise ConfigError(f"jira: connection lacks {', '.join(missing)}")
         token = base64.b64encode(
-            f"{self.config['email']}:{self.config['api_token']}".encode()
+            f"{self.config.get('email')}:{self.config.get('api_token')}".encode()
         ).decode()
         basic = {"Authorization": f"Basic {token}"}
+
+        def auth() -> dict[str, str]:
+            if missing:
+                raise ConfigError(f"jira: connection lacks {', '.join(missing)}")
+            return basic
+
         self.client = SaasClient(
-            str(self.config["url"]),
+            str(self.config.get("url") or "http://jira.invalid"),
             system="Jira",
-            auth_headers=lambda: basic,
+            auth_headers=auth,
             timeout=float(self.config.get("timeout") or 30.0),
             transport=transport,
         )

@@ -206,10 +206,9 @@ class XeroConnector(Connector):
         token_store: TokenStore | None = None,
     ) -> None:
         super().__init__(config)
+        # Checked on the first call, so `spojka connectors list` can read the declaration.
         need = ("tenant_id", "client_id", "client_secret")
         missing = [k for k in need if not self.config.get(k)]
-        if missing:
-            raise ConfigError(f"xero: connection lacks {', '.join(missing)}")
         initial = {"refresh_token": self.config.get("refresh_token")}
         if token_store is None:
             if self.config.get("token_file"):
@@ -218,19 +217,25 @@ class XeroConnector(Connector):
                 token_store = MemoryTokenStore(initial)
         self.tokens = OAuthRefresher(
             token_url=str(self.config.get("token_url") or TOKEN_URL),
-            client_id=str(self.config["client_id"]),
-            client_secret=str(self.config["client_secret"]),
+            client_id=str(self.config.get("client_id") or ""),
+            client_secret=str(self.config.get("client_secret") or ""),
             store=token_store,
             system="Xero",
             transport=token_transport,
         )
+
+        def auth() -> dict[str, str]:
+            if missing:
+                raise ConfigError(f"xero: connection lacks {', '.join(missing)}")
+            return {"Authorization": f"Bearer {self.tokens.access_token()}"}
+
         self.client = SaasClient(
             str(self.config.get("url") or "https://api.xero.com/api.xro/2.0"),
             system="Xero",
-            auth_headers=lambda: {"Authorization": f"Bearer {self.tokens.access_token()}"},
+            auth_headers=auth,
             timeout=float(self.config.get("timeout") or 30.0),
             transport=transport,
-            headers={"xero-tenant-id": str(self.config["tenant_id"])},
+            headers={"xero-tenant-id": str(self.config.get("tenant_id") or "")},
         )
         self.webhook_key = str(self.config.get("webhook_key") or "")
         self.webhook_tolerance_s = float(self.config.get("webhook_tolerance_s") or 86400.0)
