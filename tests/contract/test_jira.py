@@ -226,3 +226,14 @@ def test_default_mapping_turns_jira_records_into_canonical_entities() -> None:
     assert canonical["issues"]["subject"] == "Školení účetních v Žilině"
     assert canonical["versions"]["status"] == "open"
     assert canonical["worklogs"]["hours"] in ("1.5", 1.5, "1.50")
+
+
+def test_429_the_document_declares_is_transient(
+    jira_prism: PrismServer, contract: ContractTransport
+) -> None:
+    # Atlassian's document declares 429 on its user searches; Prism returns it on request.
+    jira = connector(jira_prism, contract)
+    contract.prefer = "code=429"
+    with pytest.raises(TransientError, match="429 from Jira"):
+        jira.client.request("GET", "/rest/api/3/user/search", params={"query": "novak"})
+    assert contract.requests[-1].headers["Prefer"] == "code=429"
