@@ -80,7 +80,7 @@ def ap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap]:
 
 
 def supplier_with_order(
-    ap: Ap, docgen: ModuleType, seed: int, lines: list[tuple[str, int, str]]
+    ap: Ap, docgen: ModuleType, seed: int, lines: list[tuple[str, int, str]], rate: int = 21
 ) -> tuple[Any, int, str]:
     """A supplier party (IČO, DIČ) in Tryton with a confirmed purchase of ``lines``."""
     supplier = docgen.company(random.Random(seed), "CZ")
@@ -116,7 +116,7 @@ def supplier_with_order(
                 "quantity": float(quantity),
                 "unit": product["default_uom"],
                 "unit_price": Decimal(price),
-                "taxes": [["add", TrytonPayables(erp)._tax(Decimal(21))]],
+                "taxes": [["add", TrytonPayables(erp)._tax(Decimal(rate))]],
             }
         )
     (purchase,) = erp.create(
@@ -147,7 +147,12 @@ def intake_flow_states() -> tuple[str, ...]:
 
 
 def isdoc_file(
-    ap: Ap, docgen: ModuleType, supplier: Any, number: str, lines: list[tuple[str, int, str]]
+    ap: Ap,
+    docgen: ModuleType,
+    supplier: Any,
+    number: str,
+    lines: list[tuple[str, int, str]],
+    rate: int = 21,
 ) -> tuple[Path, Decimal]:
     rng = random.Random(number)
     customer = docgen.company(rng, "CZ")
@@ -159,11 +164,11 @@ def isdoc_file(
     for name, quantity, price in lines:
         qty, unit_price = Decimal(quantity), Decimal(price)
         doc.lines.append({"description": name, "quantity": qty, "unit": "ks",
-                          "unit_price": unit_price, "vat_rate": Decimal(21),
+                          "unit_price": unit_price, "vat_rate": Decimal(rate),
                           "total": (qty * unit_price).quantize(CENT)})  # fmt: skip
     base = sum((ln["total"] for ln in doc.lines), Decimal(0))
-    tax = (base * Decimal("0.21")).quantize(CENT, ROUND_HALF_UP)
-    doc.breakdown.append({"rate": Decimal(21), "base": base, "tax": tax})
+    tax = (base * rate / 100).quantize(CENT, ROUND_HALF_UP)
+    doc.breakdown.append({"rate": Decimal(rate), "base": base, "tax": tax})
     doc.total_without, doc.total_vat = base, tax
     doc.total_with = doc.amount_due = base + tax
     path = ap.tmp / f"{number.replace('/', '-')}.isdoc"
@@ -363,3 +368,24 @@ def test_an_invoice_mailed_to_the_intake_mailbox_is_posted_once(ap: Ap, docgen: 
         (repeat,) = again.items
         assert not repeat.new_file and repeat.workflow_id == item.workflow_id
         assert len(supplier_invoices(ap, "FP2026-0505")) == 1
+
+
+def test_goods_invoiced_before_they_were_received_wait_as_a_three_way_exception(
+    ap: Ap, docgen: ModuleType
+) -> None:
+    lines = [("Odborná kniha: Účetnictví", 5, "450.00")]
+    supplier, _, _ = supplier_with_order(ap, docgen, 66, lines, rate=12)
+    path, _ = isdoc_file(ap, docgen, supplier, "FP2026-0606", lines, rate=12)
+    workflow_id, _ = add_and_start(ap, path)
+    request = wait_until("the 3-way exception", lambda: pending(ap, workflow_id))
+    assert request.topic == "ap-exception"
+    assert "invoiced 5, received 0" in request.summary
+    assert supplier_invoices(ap, "FP2026-0606") == []
+    signal_decision(
+        decision_id=request.id,
+        decision="reject",
+        actor="petra",
+        role="approver",
+        reason="zboží zatím nedorazilo",
+    )
+    assert engine.wait_result(ap.app.settings, workflow_id, timeout=180)["outcome"] == "rejected"
