@@ -80,3 +80,60 @@ class SecretStore:
         raise ValidationError(
             f"secret reference {reference!r} must start with env:, file: or db: (never a value)"
         )
+
+
+# Connection settings under these names are credentials: stored only as references.
+SECRET_CONFIG_KEYS = frozenset(
+    {
+        "password",
+        "api_key",
+        "token",
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "secret",
+        "webhook_secret",
+    }
+)
+REFERENCE_PREFIXES = ("env:", "file:", "db:")
+
+
+def default_store() -> SecretStore:
+    """The store of this process's instance, or one from the settings (CLI helpers, tests)."""
+    from spojka.bootstrap import current
+    from spojka.core.settings import load_settings
+
+    try:
+        return current().secrets
+    except RuntimeError:
+        return SecretStore(load_key(load_settings(), create=True))
+
+
+def externalise_secrets(
+    session: Session, store: SecretStore, *, owner: str, config: dict[str, object]
+) -> dict[str, object]:
+    """Move inline credentials into the encrypted store; the config keeps ``db:`` references."""
+    result = dict(config)
+    for key, value in config.items():
+        if key in SECRET_CONFIG_KEYS and isinstance(value, str) and value:
+            if value.startswith(REFERENCE_PREFIXES):
+                continue
+            name = f"{owner}/{key}"
+            store.put(session, name, value)
+            result[key] = f"db:{name}"
+    return result
+
+
+def resolve_secrets(
+    session: Session, store: SecretStore, config: dict[str, object]
+) -> dict[str, object]:
+    """The config with every credential reference replaced by its value (for the connector)."""
+    result = dict(config)
+    for key, value in config.items():
+        if (
+            key in SECRET_CONFIG_KEYS
+            and isinstance(value, str)
+            and value.startswith(REFERENCE_PREFIXES)
+        ):
+            result[key] = store.resolve(session, value)
+    return result

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from spojka.connectors import registry
 from spojka.connectors.base import Connector, Stream, WebhookEvent
@@ -27,6 +28,7 @@ from spojka.core import tracing
 from spojka.core.db import utcnow
 from spojka.core.errors import ConfigError, NotFoundError, SpojkaError, TransientError
 from spojka.core.logging import get_logger
+from spojka.governance.secret_store import default_store, resolve_secrets
 from spojka.sync import metrics, rules
 from spojka.sync.mapping import (
     RecordError,
@@ -204,12 +206,16 @@ class SyncEngine:
         runtime = ConnectionRuntime(
             name=name,
             kind=row.kind,
-            connector=registry.create(row.kind, row.config),
+            connector=registry.create(row.kind, self._with_secrets(row.config)),
             mapping=mapping,
             settings=SyncSettings.from_dict(row.settings),
         )
         self._runtimes[name] = runtime
         return runtime
+
+    def _with_secrets(self, config: dict[str, Any]) -> dict[str, Any]:
+        with Session(self.db) as session:
+            return resolve_secrets(session, default_store(), config)
 
     def policy(self) -> rules.OwnershipPolicy:
         if self._policy is None:

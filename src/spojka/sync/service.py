@@ -12,11 +12,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from spojka.connectors import registry
 from spojka.core import tracing
 from spojka.core.db import utcnow
 from spojka.core.errors import ConflictError, NotFoundError, ValidationError
+from spojka.governance.secret_store import default_store, externalise_secrets
 from spojka.sync import metrics, rules
 from spojka.sync.engine import SyncEngine, SyncSettings, _dumps
 from spojka.sync.mapping import RecordError, check_contract, parse_mapping
@@ -51,6 +53,11 @@ def save_connection(
     SyncSettings.from_dict(settings)
     if mapping_yaml is not None:
         parse_mapping(mapping_yaml, file=f"{name}.mapping")
+    # Credentials given inline go to the encrypted store; the row keeps only references.
+    store = default_store()
+    with Session(db) as session:
+        config = externalise_secrets(session, store, owner=f"connection/{name}", config=config)
+        session.commit()
     now = utcnow()
     with db.begin() as conn:
         exists = conn.execute(sa.select(CONNECTION.c.name).where(CONNECTION.c.name == name)).first()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +70,20 @@ def test_redmine_key_rejected_and_accepted(env: dict[str, str], redmine_server):
     good = spojka_cli("connections", "test", "pm", env=env)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "pm (redmine): ok" in good.stdout
+
+
+def test_inline_credentials_are_stored_encrypted_as_references(env: dict[str, str], tmp_path):
+    _connect(
+        env, "erp", "tryton", "url=http://127.0.0.1:9", "database=firma", "password=Tajné-heslo-123"
+    )
+    db = sqlite3.connect(tmp_path / "data" / "spojka.sqlite")
+    try:
+        stored = " ".join(str(row) for row in db.execute("SELECT * FROM sync_connection"))
+        secrets = " ".join(str(row) for row in db.execute("SELECT * FROM secret"))
+    finally:
+        db.close()
+    assert "Tajné-heslo-123" not in stored and "Tajné-heslo-123" not in secrets
+    assert "db:connection/erp/password" in stored
+    # The connector still gets the real value: the failure is about the system, not the key.
+    result = spojka_cli("connections", "test", "erp", env=env)
+    assert result.returncode == 1 and "erp (tryton): failed" in result.stdout
