@@ -486,10 +486,15 @@ class SyncEngine:
             link = links.get(ext)
             if link is not None:
                 seen = link.source_version
+                # An equal version is not proof of equal content: systems such as Redmine
+                # stamp `updated_on` to the second, so two edits within one second share
+                # it. Only a strictly older version is stale; an equal one goes on to the
+                # content hash below.
                 if (
                     version is not None
                     and seen is not None
-                    and (version == seen or not rules.is_newer(version, seen))
+                    and version != seen
+                    and not rules.is_newer(version, seen)
                 ):
                     stats.stale += 1
                     continue

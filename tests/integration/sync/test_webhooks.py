@@ -175,3 +175,14 @@ def test_health_dlq_and_conflicts_over_the_api(client: TestClient) -> None:
         "replayed": 0,
         "failed_again": 0,
     }
+
+
+def test_an_edit_within_the_same_version_stamp_is_not_dropped(client: TestClient) -> None:
+    """Redmine and others stamp versions to the second: two edits may share one."""
+    db = client.app.state.spojka.engine  # type: ignore[attr-defined]
+    assert _post(client, _event("evt-1", 5, "Stavby Brno")).status_code == 202
+    _drained(client)
+    assert _post(client, _event("evt-2", 5, "Stavby Brno a.s.")).status_code == 202
+    _drained(client)
+    record = service.find_record(db=db, system="erp", entity="Account", external_id="77")
+    assert record["data"]["name"] == "Stavby Brno a.s."
