@@ -103,40 +103,6 @@ def serve_bare(port: int, async_route: bool) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def serve_spojka_workaround(port: int) -> None:
-    """`spojka serve`, with the runtime launched from a helper thread.
-
-    Only for ``--serve-workaround``: DBOS refuses ``register_queue`` inside a running event
-    loop, which is where the app's lifespan calls ``engine.launch``. Everything else is
-    the real command.
-    """
-    import threading
-
-    from spojka.cli.main import run
-    from spojka.runtime import engine
-
-    original = engine.launch
-
-    def launch_in_thread(*args: Any, **kwargs: Any) -> None:
-        errors: list[BaseException] = []
-
-        def target() -> None:
-            try:
-                original(*args, **kwargs)
-            except BaseException as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=target)
-        thread.start()
-        thread.join()
-        if errors:
-            raise errors[0]
-
-    engine.launch = launch_in_thread
-    sys.argv = ["spojka", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    run()
-
-
 # ---------------------------------------------------------------- load generators
 
 # wrk runs for a duration, so the script stops after BENCH_REQUESTS responses: it times
@@ -320,17 +286,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_spojka(data_dir: Path, workaround: bool) -> tuple[subprocess.Popen[str], str, str]:
+def start_spojka(data_dir: Path) -> tuple[subprocess.Popen[str], str, str]:
     """`spojka init`, a viewer token, then `spojka serve` on a free port (SQLite, WAL)."""
     env = spojka_env(data_dir)
     spojka_cli(["init"], env)
     token = spojka_cli(["token", "create", "--role", "viewer", "--name", "bench"], env)
     token = token.strip().splitlines()[-1].strip()
     port = free_port()
-    if workaround:
-        cmd = [sys.executable, __file__, "--_serve-spojka-workaround", str(port)]
-    else:
-        cmd = [sys.executable, "-m", "spojka", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "spojka", "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
         cmd,
         env=env,
@@ -340,13 +303,7 @@ def start_spojka(data_dir: Path, workaround: bool) -> tuple[subprocess.Popen[str
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/ready", proc)
-    except SystemExit as exc:
-        hint = ""
-        if "register_queue() was called while an event loop is running" in str(exc):
-            hint = "\n`spojka serve` cannot launch its runtime; --serve-workaround works around it"
-        raise SystemExit(f"{exc}{hint}") from None
+    wait_http(f"{base}/ready", proc)
     return proc, base, token
 
 
@@ -386,18 +343,9 @@ def main() -> None:
         "--idle-seconds", type=float, default=5, help="how long to measure idle server CPU"
     )
     parser.add_argument("--no-pause", action="store_true", help="don't SIGSTOP the idle server")
-    parser.add_argument(
-        "--serve-workaround",
-        action="store_true",
-        help="launch the runtime of `spojka serve` from a helper thread (see "
-        "serve_spojka_workaround); only while the lifespan launch fails",
-    )
     parser.add_argument("--_serve-bare", dest="serve_bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--_async-route", dest="async_route", action="store_true", help=argparse.SUPPRESS
-    )
-    parser.add_argument(
-        "--_serve-spojka-workaround", dest="serve_spojka", type=int, help=argparse.SUPPRESS
     )
     parser.add_argument("--_loadgen", dest="loadgen_url", help=argparse.SUPPRESS)
     parser.add_argument("--_token", dest="token", default="", help=argparse.SUPPRESS)
@@ -405,9 +353,6 @@ def main() -> None:
 
     if args.serve_bare:
         serve_bare(args.serve_bare, args.async_route)
-        return
-    if args.serve_spojka:
-        serve_spojka_workaround(args.serve_spojka)
         return
     if args.loadgen_url:
         python_loadgen_main(args.loadgen_url, args.token, args.requests, args.concurrency)
@@ -424,7 +369,7 @@ def main() -> None:
         return run_python(url, token, requests, args.concurrency)
 
     with tempfile.TemporaryDirectory(prefix="spojka-bench-api-") as tmp:
-        spojka_proc, spojka_base, token = start_spojka(Path(tmp), args.serve_workaround)
+        spojka_proc, spojka_base, token = start_spojka(Path(tmp))
         async_route = spojka_route_is_async()
         bare_proc, bare_base = start_bare(async_route)
         procs = {"spojka": spojka_proc, "bare": bare_proc}
@@ -505,7 +450,6 @@ def main() -> None:
             "concurrency": args.concurrency,
             "loadgen": loadgen_name,
             "figures": "median over rounds",
-            "serve_workaround": args.serve_workaround,
             "status_route": "async def" if async_route else "def",
         }
     )
