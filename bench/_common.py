@@ -10,7 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,38 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def read_stream(connector: Any, stream_name: str, since: str | None = None) -> int:
+    """Page through one stream with the connector, as the engine does; the records read."""
+    stream = connector.stream(stream_name)
+    token, total = None, 0
+    while True:
+        page = connector.read_page(stream, since=since, page_token=token)
+        total += len(page.records)
+        if page.next_token is None:
+            return total
+        token = page.next_token
+
+
+def best_of_alternating(
+    first: Callable[[], int], second: Callable[[], int], rounds: int
+) -> tuple[tuple[int, float], tuple[int, float]]:
+    """Warm both, then alternate them ``rounds`` times; (count, best seconds) of each.
+
+    Alternating keeps a slowly warming server (or a noisy neighbour) from favouring the side
+    that runs second.
+    """
+    first()
+    second()
+    times: tuple[list[float], list[float]] = ([], [])
+    counts = [0, 0]
+    for _ in range(rounds):
+        for i, fn in enumerate((first, second)):
+            t0 = time.perf_counter()
+            counts[i] = fn()
+            times[i].append(time.perf_counter() - t0)
+    return (counts[0], min(times[0])), (counts[1], min(times[1]))
 
 
 @contextmanager

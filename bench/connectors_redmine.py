@@ -20,6 +20,7 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -35,6 +36,9 @@ from spojka.core.logging import configure_logging
 from spojka.localsystems import redmine
 from spojka.sync import service
 from spojka.sync.engine import SyncEngine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_of_alternating, read_stream
 
 
 def polling_latency(
@@ -145,17 +149,6 @@ def read_direct(http: httpx.Client, tracker_filter: str) -> int:
             return total
 
 
-def read_spojka(connector: RedmineConnector) -> int:
-    stream = connector.stream("tasks")
-    token, total = None, 0
-    while True:
-        page = connector.read_page(stream, since="2000-01-01T00:00:00Z", page_token=token)
-        total += len(page.records)
-        if page.next_token is None:
-            return total
-        token = page.next_token
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=150)
@@ -193,17 +186,11 @@ def main() -> None:
             )
         connector = RedmineConnector({"url": server.url, "api_key": server.api_key})
         tracker_filter = connector._tracker_filter("tasks")
-        read_direct(http, tracker_filter)
-        read_spojka(connector)
-        direct_times, spojka_times = [], []
-        for _ in range(args.rounds):
-            t0 = time.perf_counter()
-            direct_read = read_direct(http, tracker_filter)
-            direct_times.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            spojka_read = read_spojka(connector)
-            spojka_times.append(time.perf_counter() - t0)
-        direct_read_s, spojka_read_s = min(direct_times), min(spojka_times)
+        (direct_read, direct_read_s), (spojka_read, spojka_read_s) = best_of_alternating(
+            lambda: read_direct(http, tracker_filter),
+            lambda: read_stream(connector, "tasks", since="2000-01-01T00:00:00Z"),
+            args.rounds,
+        )
 
         t0 = time.perf_counter()
         for i in range(args.writes):

@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +28,9 @@ from spojka.connectors.tryton.client import decode, encode
 from spojka.connectors.tryton.connector import TrytonConnector
 from spojka.core.logging import configure_logging
 from spojka.localsystems import tryton
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_of_alternating, read_stream
 
 FIELDS = [
     "name",
@@ -123,17 +128,6 @@ def read_direct(direct: DirectClient, page_size: int) -> int:
         last = rows[-1]["id"]
 
 
-def read_spojka(connector: TrytonConnector) -> int:
-    stream = connector.stream("parties")
-    token, total = None, 0
-    while True:
-        page = connector.read_page(stream, since=None, page_token=token)
-        total += len(page.records)
-        if page.next_token is None:
-            return total
-        token = page.next_token
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1000)
@@ -158,19 +152,11 @@ def main() -> None:
                 "page_size": args.page_size,
             }
         )
-        # Warm both paths once (login, caches); then alternate them and keep each one's best
-        # round, so neither profits from running second.
-        read_direct(direct, args.page_size)
-        read_spojka(connector)
-        direct_times, spojka_times = [], []
-        for _ in range(args.rounds):
-            t0 = time.perf_counter()
-            direct_read = read_direct(direct, args.page_size)
-            direct_times.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            spojka_read = read_spojka(connector)
-            spojka_times.append(time.perf_counter() - t0)
-        direct_read_s, spojka_read_s = min(direct_times), min(spojka_times)
+        (direct_read, direct_read_s), (spojka_read, spojka_read_s) = best_of_alternating(
+            lambda: read_direct(direct, args.page_size),
+            lambda: read_stream(connector, "parties"),
+            args.rounds,
+        )
 
         t0 = time.perf_counter()
         for i in range(args.writes):
