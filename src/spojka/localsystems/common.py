@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Self
 
 import httpx
 
@@ -99,6 +101,47 @@ class ManagedProcess:
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+class LocalServer:
+    """Stop, crash and restart for a running local system (mixed into its dataclass).
+
+    ``owns_run_dir``: the folder was made by ``start()`` and goes away with the server.
+    """
+
+    url: str
+    run_dir: Path
+    process: ManagedProcess
+    owns_run_dir: bool
+    health_path: ClassVar[str] = ""
+    restart_timeout: ClassVar[float] = 60.0
+
+    def stop(self) -> None:
+        """Stop the server; a run folder ``start()`` made itself is removed with it."""
+        self.process.stop()
+        if self.owns_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        """Crash the server (fault tests: the system is down)."""
+        self.process.kill()
+
+    def restart(self) -> None:
+        """Start the same server again on the same port and data."""
+        self.process.stop()
+        proc = self.process.start()
+        wait_for_http(
+            self.url + self.health_path,
+            process=proc,
+            log=self.process.log_path,
+            timeout=self.restart_timeout,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
 
 def run_checked(

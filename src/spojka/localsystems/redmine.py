@@ -16,9 +16,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from spojka.core.errors import ConfigError, TransientError
 from spojka.localsystems.common import (
+    LocalServer,
     ManagedProcess,
     cache_dir,
     exclusive_lock,
@@ -254,8 +256,11 @@ def _build_golden(target: Path, facts: Path, marker: Path) -> None:
 
 
 @dataclass
-class RedmineServer:
+class RedmineServer(LocalServer):
     """A running Redmine (thin) on a copy of the golden database."""
+
+    health_path: ClassVar[str] = "/"
+    restart_timeout: ClassVar[float] = 120.0
 
     url: str
     api_key: str
@@ -266,27 +271,6 @@ class RedmineServer:
     port: int
     process: ManagedProcess = field(repr=False)
     owns_run_dir: bool = False
-
-    def stop(self) -> None:
-        """Stop the server; a run folder :func:`start` made itself is removed with it."""
-        self.process.stop()
-        if self.owns_run_dir:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-
-    def kill(self) -> None:
-        """Crash the server (fault tests: the system is down)."""
-        self.process.kill()
-
-    def restart(self) -> None:
-        self.process.stop()
-        proc = self.process.start()
-        wait_for_http(self.url + "/", process=proc, log=self.process.log_path, timeout=120)
-
-    def __enter__(self) -> RedmineServer:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
 
 def start(run_dir: Path | None = None) -> RedmineServer:

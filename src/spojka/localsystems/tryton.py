@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spojka.localsystems.common import (
+    LocalServer,
     ManagedProcess,
     cache_dir,
     exclusive_lock,
@@ -335,7 +336,7 @@ def golden_database() -> Path:
 
 
 @dataclass
-class TrytonServer:
+class TrytonServer(LocalServer):
     """A running trytond on a copy of the golden database."""
 
     url: str
@@ -347,16 +348,6 @@ class TrytonServer:
     process: ManagedProcess = field(repr=False)
     owns_run_dir: bool = False
 
-    def stop(self) -> None:
-        """Stop the server; a run folder :func:`start` made itself is removed with it."""
-        self.process.stop()
-        if self.owns_run_dir:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-
-    def kill(self) -> None:
-        """Crash the server (fault tests: the system is down)."""
-        self.process.kill()
-
     def expire_sessions(self) -> None:
         """Age every login session past Tryton's ``max_age`` (what a long idle period does)."""
         with contextlib.closing(sqlite3.connect(self.run_dir / f"{self.database}.sqlite")) as db:
@@ -364,18 +355,6 @@ class TrytonServer:
                 "UPDATE ir_session SET create_date = '2000-01-01 00:00:00', write_date = NULL"
             )
             db.commit()
-
-    def restart(self) -> None:
-        """Start the same server again on the same port and data."""
-        self.process.stop()
-        proc = self.process.start()
-        wait_for_http(self.url, process=proc, log=self.process.log_path)
-
-    def __enter__(self) -> TrytonServer:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
 
 def start(run_dir: Path | None = None) -> TrytonServer:
