@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def cli_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -29,3 +30,15 @@ def spojka_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def read_all(connector: Any, stream: Any, since: str | None = None) -> list[Any]:
+    """Every record of one stream, paged the way the sync engine pages it."""
+    records: list[Any] = []
+    token: str | None = None
+    while True:
+        page = connector.read_page(stream, since=since, page_token=token)
+        records.extend(page.records)
+        if page.next_token is None:
+            return records
+        token = page.next_token

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 import spojka.connectors.redmine as package
-from spojka.connectors.base import Record, Stream
+from spojka.connectors.base import Stream
 from spojka.connectors.redmine.connector import RedmineConnector
 from spojka.connectors.registry import create
 from spojka.core.errors import ValidationError
 from spojka.localsystems.redmine import RedmineServer
 from spojka.sync.mapping import load_mapping
+from tests.support import read_all
 
 pytestmark = pytest.mark.redmine
 
@@ -27,17 +28,6 @@ def connector(redmine_server: RedmineServer) -> Iterator[RedmineConnector]:
         yield conn
     finally:
         conn.close()
-
-
-def read_all(conn: RedmineConnector, stream: Stream, since: str | None = None) -> list[Record]:
-    records: list[Record] = []
-    token: str | None = None
-    while True:
-        page = conn.read_page(stream, since=since, page_token=token)
-        records.extend(page.records)
-        if page.next_token is None:
-            return records
-        token = page.next_token
 
 
 def new_project(conn: RedmineConnector, name: str, key: str) -> str:

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from spojka.connectors.base import Record, Stream
 from spojka.connectors.registry import create
 from spojka.connectors.tryton.connector import TrytonConnector
 from spojka.core.errors import PermanentError
 from spojka.localsystems.tryton import TrytonServer
+from tests.support import read_all
 
 pytestmark = pytest.mark.tryton
 
@@ -34,17 +34,6 @@ def connector(tryton_server: TrytonServer) -> Iterator[TrytonConnector]:
         yield conn
     finally:
         conn.close()
-
-
-def read_all(conn: TrytonConnector, stream: Stream, since: str | None = None) -> list[Record]:
-    records: list[Record] = []
-    token: str | None = None
-    while True:
-        page = conn.read_page(stream, since=since, page_token=token)
-        records.extend(page.records)
-        if page.next_token is None:
-            return records
-        token = page.next_token
 
 
 def product_id(conn: TrytonConnector, name: str) -> str:
