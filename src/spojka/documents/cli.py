@@ -169,40 +169,43 @@ def check(
 def add(
     files: list[Path] = FILES,
     actor: str = typer.Option("cli", help="Who adds the documents (kept in the version record)"),
+    flow: bool = typer.Option(
+        True, "--flow/--no-flow", help="Start the documents.ap_intake run (--no-flow: only store)"
+    ),
 ) -> None:
-    """Store each file once (by content hash) in the data folder, read it and record it.
+    """Store each file once (by content hash) in the data folder, read it, record it and start
+    its AP run (a worker — `spojka worker` or `spojka serve` — carries it out).
     The same invoice sent again as another file (same supplier + number + total) is flagged.
 
     Example: spojka documents add inbox/*.pdf
     """
     from spojka.cli.context import instance
-    from spojka.core.db import transaction
-    from spojka.documents.service import add_document
+    from spojka.documents.intake import take_in
 
     spojka = instance()
     console = _console()
     failed = 0
     for path in files:
         try:
-            with transaction(spojka.sessions) as session:
-                result = add_document(
-                    session=session, data_dir=spojka.settings.data_dir, path=path, actor=actor
-                )
-                doc = result.document
-                if not result.new_file:
-                    console.print(f"= {path}: already stored as document {doc.id}")
-                    continue
-                status = (
-                    f"document {doc.id} ({result.extraction.source if result.extraction else '?'})"
-                )
-                if result.duplicate_of is not None:
-                    status += f" [yellow]duplicate of document {result.duplicate_of.id}[/yellow]"
-                console.print(f"+ {path}: {status}")
-                for f in result.failures:
-                    console.print(f"    [red]{type(f).__name__}[/red] {f.message}")
+            taken = take_in(spojka, path, actor=actor, start_flow=flow)
         except Exception as exc:
             failed += 1
             _err(_error_line(path, exc))
+            continue
+        result = taken.result
+        run = f"  run {taken.workflow_id}" if taken.workflow_id else ""
+        if not result.new_file:
+            console.print(
+                f"= {path}: already stored as document {taken.document_id}{run}", soft_wrap=True
+            )
+            continue
+        source = result.extraction.source if result.extraction else "?"
+        status = f"document {taken.document_id} ({source})"
+        if result.duplicate_of is not None:
+            status += f" [yellow]duplicate of document {result.duplicate_of.id}[/yellow]"
+        console.print(f"+ {path}: {status}{run}", soft_wrap=True)
+        for f in result.failures:
+            console.print(f"    [red]{type(f).__name__}[/red] {f.message}")
     if failed:
         raise typer.Exit(1)
 
@@ -282,3 +285,235 @@ def hints(
             str(h.document_id or ""),
         )
     _console().print(table)
+
+
+@app.command("exceptions")
+def exceptions(
+    output_format: str = typer.Option("table", "--format", "-f", help="table or json"),
+) -> None:
+    """Documents waiting for a person: what failed and which decision waits.
+
+    Example: spojka documents exceptions
+    """
+    from spojka.cli.context import instance
+    from spojka.documents.worklist import list_exceptions
+
+    spojka = instance()
+    with spojka.sessions() as session:
+        items = [item.as_dict() for item in list_exceptions(session)]
+    if output_format == "json":
+        _echo_json(items)
+        return
+    table = Table(title=f"exceptions ({len(items)})")
+    for column in ("doc", "file", "number", "supplier", "total", "decision", "role", "failed"):
+        table.add_column(column)
+    for item in items:
+        checks = ", ".join(f["check"] for f in item["failed_checks"])
+        match_line = next(
+            (ln for ln in (item["summary"] or "").splitlines() if "order match" in ln), ""
+        )
+        table.add_row(
+            str(item["document_id"]),
+            item["filename"],
+            item["number"] or "—",
+            item["supplier"] or "—",
+            f"{item['total_with_vat'] or '—'} {item['currency'] or ''}".strip(),
+            str(item["decision_id"] or "—"),
+            item["required_role"] or "—",
+            "; ".join(p for p in (checks, match_line.split(": ", 1)[-1]) if p) or "—",
+        )
+    _console().print(table)
+
+
+@app.command("show")
+def show(
+    document_id: int = typer.Argument(..., help="Stored document id"),
+    output_format: str = typer.Option("table", "--format", "-f", help="table or json"),
+) -> None:
+    """A stored document: each field with its value, source and confidence, the checks it
+    fails now, the exception it waits in, and its versions.
+
+    Example: spojka documents show 12
+    """
+    from spojka.cli.context import instance
+    from spojka.documents.worklist import document_view
+
+    spojka = instance()
+    with spojka.sessions() as session:
+        view = document_view(session, document_id)
+    if output_format == "json":
+        typer.echo(json.dumps(view, ensure_ascii=False, indent=2, default=str))
+        return
+    console = _console()
+    table = Table(
+        title=f"document {view['id']}  {view['filename']}  [{view['read_path']}]  "
+        f"status {view['status']}  v{view['current_version']}"
+    )
+    for column in ("field", "value", "source", "confidence"):
+        table.add_column(column)
+    for row in view["fields"]:
+        conf = row["confidence"]
+        low = conf is not None and conf < 0.75
+        table.add_row(
+            row["field"],
+            "—" if row["value"] is None else str(row["value"]),
+            row["source"] or "",
+            "" if conf is None else (f"[yellow]{conf:.2f}[/yellow]" if low else f"{conf:.2f}"),
+        )
+    table.add_row("lines", str(len(view["lines"])), "", "")
+    console.print(table)
+    if view["failed_checks"]:
+        for f in view["failed_checks"]:
+            console.print(f"[red]{f['check']}[/red] {f['message']}")
+    else:
+        console.print("[green]all checks pass[/green]")
+    if view["exception"]:
+        ex = view["exception"]
+        console.print(
+            f"waiting as an exception: decision {ex['decision_id']} (role {ex['required_role']})"
+        )
+        console.print(ex["summary"], highlight=False)
+    for v in view["versions"]:
+        console.print(f"  v{v['version']} {v['actor']}: {v['reason'] or ''}", highlight=False)
+
+
+@app.command("release")
+def release(
+    document_id: int = typer.Argument(..., help="Stored document id waiting as an exception"),
+    actor: str = typer.Option(..., help="Who releases (audited)"),
+    role: str = typer.Option(
+        "admin", help="Role to decide as (the CLI is trusted, like `spojka decisions approve`)"
+    ),
+    reason: str = typer.Option(None, help="Why it may go on"),
+    minutes: float = typer.Option(None, help="Minutes spent on it (for the KPIs)"),
+) -> None:
+    """Release a document from the exception worklist; its run continues with the current
+    (corrected) version. Correct first with `spojka documents correct`.
+
+    Example: spojka documents release 12 --actor petra --reason "cena dohodnuta" --minutes 4
+    """
+    from spojka.cli.context import instance
+    from spojka.documents.worklist import release as release_document
+
+    spojka = instance()
+    done = release_document(
+        spojka,
+        document_id=document_id,
+        actor=actor,
+        role=role,
+        reason=reason,
+        minutes_spent=minutes,
+    )
+    _console().print(
+        f"document {document_id} released (decision {done['decision_id']}, "
+        f"run {done['workflow_id']})",
+        soft_wrap=True,
+    )
+
+
+@app.command("watch")
+def watch(
+    folder: Path = typer.Argument(..., help="Folder to watch; processed/ and failed/ go inside"),
+    interval: float = typer.Option(2.0, min=0.1, help="Seconds between scans"),
+    once: bool = typer.Option(False, "--once", help="Scan once and exit"),
+    flow: bool = typer.Option(True, "--flow/--no-flow", help="Start the AP run for each file"),
+    worker: bool = typer.Option(
+        False, "--worker", help="Also run the flows in this process (no separate worker needed)"
+    ),
+    settle: float = typer.Option(
+        2.0, min=0.0, help="Leave files modified within this many seconds (still being written)"
+    ),
+) -> None:
+    """Take in every invoice that appears in FOLDER: stored once, the AP run started, the file
+    moved to FOLDER/processed; an unreadable one goes to FOLDER/failed with a .reason.txt.
+
+    Example: spojka documents watch /srv/scan/faktury --worker
+    """
+    import signal
+    import threading
+
+    from spojka.cli.context import instance
+    from spojka.documents import watch as watching
+
+    spojka = instance()
+    console = _console()
+
+    def report(found: watching.ScanResult) -> None:
+        for item in found.taken:
+            state = "new" if item.new_file else "already stored"
+            run = f", run {item.workflow_id}" if item.workflow_id else ""
+            console.print(
+                f"+ {item.name}: document {item.document_id} ({state}{run})", soft_wrap=True
+            )
+        for item in found.failed:
+            console.print(
+                f"[red]✗ {item.name}[/red]: {item.error} → {item.moved_to}", soft_wrap=True
+            )
+
+    if once:
+        report(watching.scan(spojka, folder, start_flows=flow, settle_seconds=settle))
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if worker:
+        from spojka.runtime import engine
+
+        engine.launch(spojka.settings, executor_id="documents-watch")
+    console.print(f"watching {folder} every {interval:g} s (Ctrl-C to stop)")
+    try:
+        watching.watch(
+            spojka,
+            folder,
+            interval=interval,
+            start_flows=flow,
+            settle_seconds=settle,
+            on_scan=report,
+            stop=stop.is_set,
+        )
+    finally:
+        if worker:
+            from spojka.runtime import engine
+
+            engine.shutdown()
+
+
+@app.command("mail-intake")
+def mail_intake(
+    connection: str = typer.Option(..., "--connection", help="A mail connection (kind mail)"),
+    flow: bool = typer.Option(True, "--flow/--no-flow", help="Start the AP run for each invoice"),
+) -> None:
+    """Read the new messages of a mailbox and take in their invoice attachments (stored once;
+    the mailbox's checkpoint moves on, so nothing is read twice).
+
+    Example: spojka documents mail-intake --connection faktury
+    """
+    from spojka.cli.context import instance
+    from spojka.connectors.mail.connector import MailConnector
+    from spojka.core.errors import ValidationError
+    from spojka.documents.mail_intake import intake
+    from spojka.sync.engine import SyncEngine
+
+    spojka = instance()
+    engine = SyncEngine(spojka.engine)
+    try:
+        connector = engine.runtime(connection).connector
+        if not isinstance(connector, MailConnector):
+            raise ValidationError(f"connection {connection!r} is not a mail connection")
+        with connector._reader() as reader:
+            result = intake(spojka, reader, start_flows=flow)
+    finally:
+        engine.close()
+    console = _console()
+    for item in result.items:
+        state = "new" if item.new_file else "already stored"
+        run = f", run {item.workflow_id}" if item.workflow_id else ""
+        console.print(
+            f"+ {item.filename}: document {item.document_id} ({state}{run})", soft_wrap=True
+        )
+    for name in result.skipped:
+        console.print(f"  skipped {name} (not an invoice file)")
+    console.print(
+        f"{result.messages} message(s), {len(result.items)} invoice(s) taken in"
+        + (f"; checkpoint {result.checkpoint}" if result.checkpoint else "")
+    )

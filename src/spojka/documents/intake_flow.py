@@ -13,6 +13,14 @@ once. Limits and tolerances come from ``<data_dir>/documents-ap.yaml`` (optional
     tolerances: {default: {price_pct: 1, quantity: 0, total_amount: 1},
                  suppliers: {"25596641": {price_pct: 3}}}
     three_way: true
+    reminders: {connection: mail, remind_after: 86400, escalate_after: 172800,
+                recipients: {approver: [petra@firma.cz], finance: [uctarna@firma.cz]}}
+    model: {url: http://127.0.0.1:8080/v1, model: qwen2.5-7b-instruct}
+
+``reminders`` (see ``documents.reminders``) cuts every wait for a person into a reminder and
+an escalation; ``model`` (see ``documents.model_assist``) asks a language model for fields the
+rules left empty or unsure. After a released exception the run reads the document again, so a
+person's correction (``spojka documents correct``) is what gets posted.
 """
 
 from __future__ import annotations
@@ -29,13 +37,13 @@ from spojka.bootstrap import current
 from spojka.core.db import transaction
 from spojka.core.errors import ConfigError, NotFoundError, SpojkaError
 from spojka.core.settings import Settings
-from spojka.documents import approval, matching
+from spojka.documents import approval, matching, model_assist, reminders
 from spojka.documents.models import DocumentVersion, StoredDocument
 from spojka.documents.posting import TrytonPayables
 from spojka.documents.service import check_invoice, invoice_from_output
 from spojka.flows import systems
 from spojka.flows.handoff import Envelope, _audit, guarded, retrying
-from spojka.runtime import FlowResult, Outcome, await_decision, flow, step
+from spojka.runtime import FlowResult, Outcome, flow, step
 
 FLOW = "documents.ap_intake"
 CONFIG_FILE = "documents-ap.yaml"
@@ -51,6 +59,8 @@ class ApConfig:
     matrix: approval.ApprovalMatrix = field(default_factory=approval.ApprovalMatrix)
     tolerances: matching.Tolerances = field(default_factory=matching.Tolerances)
     three_way: bool = True
+    reminders: reminders.ReminderPolicy | None = None
+    model: model_assist.ModelEndpoint | None = None
 
 
 def load_config(data_dir: Path) -> ApConfig:
@@ -63,14 +73,23 @@ def load_config(data_dir: Path) -> ApConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top")
-    unknown = set(raw) - {"approval", "tolerances", "three_way"}
+    unknown = set(raw) - {"approval", "tolerances", "three_way", "reminders", "model"}
     if unknown:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}")
     try:
+        matrix = approval.ApprovalMatrix.from_mapping(raw.get("approval") or {})
         return ApConfig(
-            matrix=approval.ApprovalMatrix.from_mapping(raw.get("approval") or {}),
+            matrix=matrix,
             tolerances=matching.Tolerances.from_mapping(raw.get("tolerances") or {}),
             three_way=bool(raw.get("three_way", True)),
+            reminders=reminders.ReminderPolicy.from_mapping(
+                raw["reminders"], finance_role=matrix.finance_role
+            )
+            if raw.get("reminders")
+            else None,
+            model=model_assist.ModelEndpoint.from_mapping(raw["model"])
+            if raw.get("model")
+            else None,
         )
     except SpojkaError as exc:
         raise ConfigError(f"{path}: {exc.message}") from None
@@ -109,6 +128,23 @@ def read(document_id: int) -> dict[str, Any]:
             "version": version.version,
             "invoice": dict(version.invoice),
         }
+
+
+@step(name="ap.model")
+def assist(document_id: int) -> dict[str, Any] | None:
+    """Ask the configured model for unsure fields (None when no model is configured)."""
+    endpoint = load_config(current().settings.data_dir).model
+    if endpoint is None:
+        return None
+    return model_assist.assist_document(
+        current(), document_id=document_id, endpoint=endpoint
+    ).as_dict()
+
+
+@step(name="ap.reminder_policy")
+def reminder_policy() -> dict[str, Any] | None:
+    policy = load_config(current().settings.data_dir).reminders
+    return policy.as_step_value() if policy else None
 
 
 @step(name="ap.check")
@@ -211,14 +247,21 @@ def _approved(answer: dict[str, Any] | None) -> bool:
 def ap_intake(document_id: int, subject: str = "") -> FlowResult:
     """One supplier invoice from the store to a posted Tryton supplier invoice."""
     doc = read(document_id)
+    assisted = assist(document_id)
+    cost = float(assisted["cost"]) if assisted else 0.0
+    if assisted and assisted.get("version"):
+        doc = read(document_id)
     output = doc["invoice"]
+    policy = reminder_policy()
     title = (subject or f"Faktura {output.get('number')}")[:200]
     key = f"ap:{doc['hash'][:32]}"
     failures = check(document_id, output)
     found = retrying(match, output)
     if not found["ok"]:
         status(document_id, "failed")
-        return FlowResult(Outcome.failed, detail={"stage": "match", "error": found["error"]})
+        return FlowResult(
+            Outcome.failed, detail={"stage": "match", "error": found["error"]}, model_cost=cost
+        )
     matched: dict[str, Any] = found["value"]
     detail: dict[str, Any] = {
         "document": document_id,
@@ -227,27 +270,47 @@ def ap_intake(document_id: int, subject: str = "") -> FlowResult:
         "order": matched.get("order_number"),
         "failed_checks": [f["check"] for f in failures],
         "approvals": [],
+        "version": doc["version"],
     }
+    if assisted:
+        detail["model"] = assisted
     released_by: str | None = None
     if failures or matched["status"] != "matched":
         status(document_id, "exception")
-        answer = await_decision(
+        answer = reminders.wait_for_person(
             subject=title,
             summary=_exception_summary(output, failures, matched),
             topic="ap-exception",
+            required_role="approver",
+            policy=policy,
         )
         if not _approved(answer):
             status(document_id, "rejected")
             return FlowResult(
-                Outcome.rejected, detail={**detail, "reason": (answer or {}).get("reason")}
+                Outcome.rejected,
+                detail={**detail, "reason": (answer or {}).get("reason")},
+                model_cost=cost,
             )
         assert answer is not None
         released_by = str(answer.get("actor"))
         detail["released_by"] = released_by
+        # A person may have corrected the document before releasing it: post what they saw.
+        again = read(document_id)
+        if again["version"] != doc["version"]:
+            doc, output = again, again["invoice"]
+            detail.update(version=doc["version"], number=output.get("number"))
+            failures = check(document_id, output)
+            detail["failed_checks_after_release"] = [f["check"] for f in failures]
+            refound = retrying(match, output)
+            if refound["ok"]:
+                matched = refound["value"]
+                detail.update(match=matched["status"], order=matched.get("order_number"))
     if matched.get("party") is None:
         status(document_id, "rejected")
         return FlowResult(
-            Outcome.rejected, detail={**detail, "reason": "supplier unknown in the ERP"}
+            Outcome.rejected,
+            detail={**detail, "reason": "supplier unknown in the ERP"},
+            model_cost=cost,
         )
     amount = str(output.get("total_with_vat") or output.get("amount_due") or "0")
     decided = plan(amount, matched["status"] == "matched", not failures)
@@ -262,7 +325,8 @@ def ap_intake(document_id: int, subject: str = "") -> FlowResult:
     for step_no, role in enumerate(roles, start=1):
         tries = 0
         while True:
-            answer = await_decision(
+            answer = reminders.wait_for_person(
+                policy=policy,
                 subject=title,
                 summary=f"Schválení {step_no}/{len(roles)} ({role}): faktura "
                 f"{output.get('number')} na {amount} {output.get('currency') or ''}, "
@@ -275,6 +339,7 @@ def ap_intake(document_id: int, subject: str = "") -> FlowResult:
                 return FlowResult(
                     Outcome.rejected,
                     detail={**detail, "reason": (answer or {}).get("reason"), "role": role},
+                    model_cost=cost,
                 )
             assert answer is not None
             actor = str(answer.get("actor"))
@@ -287,6 +352,7 @@ def ap_intake(document_id: int, subject: str = "") -> FlowResult:
                 return FlowResult(
                     Outcome.rejected,
                     detail={**detail, "reason": "the same person cannot approve twice"},
+                    model_cost=cost,
                 )
         deciders.add(actor)
         detail["approvals"].append({"role": role, "actor": actor})
@@ -294,12 +360,15 @@ def ap_intake(document_id: int, subject: str = "") -> FlowResult:
                       matched.get("order_number"))  # fmt: skip
     if not posted["ok"]:
         status(document_id, "failed")
-        return FlowResult(Outcome.failed, detail={**detail, "stage": "post", **posted})
+        return FlowResult(
+            Outcome.failed, detail={**detail, "stage": "post", **posted}, model_cost=cost
+        )
     status(document_id, "posted")
     human = released_by is not None or bool(roles)
     return FlowResult(
         Outcome.approved if human else Outcome.automated,
         detail={**detail, "invoice": posted["value"]},
+        model_cost=cost,
     )
 
 

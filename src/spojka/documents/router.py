@@ -1,5 +1,6 @@
-"""API of documents: intake (store once, read, check), extraction without storing, a stored
-document with its versions, and corrections by a person (which teach the supplier's hints).
+"""API of documents: intake (store once, read, check, start the AP run), extraction without
+storing, a stored document with its versions, corrections by a person (which teach the
+supplier's hints), and the exception worklist with its release.
 
 Files travel as the raw request body (``Content-Type`` of the file, ``?filename=``), so no
 multipart parser is needed; mind SPOJKA_MAX_BODY_BYTES for large scans.
@@ -14,11 +15,12 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 from sqlalchemy.orm import Session
 
-from spojka.api.auth import OPERATE, READ, Principal, get_app, get_session, require
+from spojka.api.auth import APPROVE, OPERATE, READ, Principal, get_app, get_session, require
 from spojka.bootstrap import Spojka
 from spojka.core.errors import ValidationError
-from spojka.documents import service
+from spojka.documents import service, worklist
 from spojka.documents.checks import InvoiceCheckFailed
+from spojka.documents.intake import take_in
 from spojka.documents.reader import extract_file
 
 router = APIRouter(tags=["documents"])
@@ -62,29 +64,34 @@ async def extract_document(
 async def add_document(
     request: Request,
     filename: str = Query(..., description="Original file name, e.g. faktura.pdf"),
+    flow: bool = Query(True, description="Start the documents.ap_intake run (false: only store)"),
     principal: Principal = require(OPERATE),
     app: Spojka = Depends(get_app),
-    session: Session = Depends(get_session),
 ) -> dict[str, Any]:
-    """Store a document once by content hash, read and check it; duplicates are named."""
+    """Store a document once by content hash, read and check it, and start its AP run;
+    duplicates are named. The same file again returns the same document and run."""
     with tempfile.TemporaryDirectory() as tmp:
         path = await _to_temp(request, filename, Path(tmp))
-        result = service.add_document(
-            session=session,
-            data_dir=app.settings.data_dir,
-            path=path,
-            actor=principal.name,
-            filename=filename,
-        )
-    doc = result.document
+        taken = take_in(app, path, actor=principal.name, filename=filename, start_flow=flow)
+    result = taken.result
     return {
-        "id": doc.id,
+        "id": taken.document_id,
         "new_file": result.new_file,
         "duplicate_of": result.duplicate_of.id if result.duplicate_of else None,
-        "read_path": doc.read_path,
+        "read_path": result.document.read_path,
         "invoice": result.extraction.to_output() if result.extraction else None,
         "failures": _failures(result.failures),
+        "workflow_id": taken.workflow_id,
     }
+
+
+@router.get("/documents/exceptions")
+def list_exceptions(
+    principal: Principal = require(READ),
+    session: Session = Depends(get_session),
+) -> list[dict[str, Any]]:
+    """Documents whose run waits for a person: the failed checks and the waiting decision."""
+    return [item.as_dict() for item in worklist.list_exceptions(session)]
 
 
 @router.get("/documents/{document_id}")
@@ -93,22 +100,29 @@ def get_document(
     principal: Principal = require(READ),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
-    """A stored document, its current fields and every kept version."""
-    doc = service.get_document(session=session, document_id=document_id)
-    kept = service.versions(session=session, document_id=document_id)
-    return {
-        "id": doc.id,
-        "filename": doc.filename,
-        "content_hash": doc.content_hash,
-        "status": doc.status,
-        "duplicate_of": doc.duplicate_of_id,
-        "current_version": doc.current_version,
-        "invoice": kept[-1].invoice,
-        "versions": [
-            {"version": v.version, "actor": v.actor, "reason": v.reason, "at": v.created_at}
-            for v in kept
-        ],
-    }
+    """A stored document: current fields (value, source, confidence), the checks it fails now,
+    the exception it waits in (if any) and every kept version."""
+    return worklist.document_view(session, document_id)
+
+
+@router.post("/documents/{document_id}/release")
+def release_document(
+    document_id: int,
+    reason: str | None = Body(None, embed=True),
+    minutes_spent: float | None = Body(None, embed=True, ge=0),
+    principal: Principal = require(APPROVE),
+    app: Spojka = Depends(get_app),
+) -> dict[str, Any]:
+    """Release a document waiting as an exception (after correcting it): its run continues
+    with the current version. 409 when the document is not waiting."""
+    return worklist.release(
+        app,
+        document_id=document_id,
+        actor=principal.name,
+        role=principal.role.value,
+        reason=reason,
+        minutes_spent=minutes_spent,
+    )
 
 
 @router.post("/documents/{document_id}/corrections")

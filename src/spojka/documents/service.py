@@ -208,11 +208,39 @@ def _typed(field_path: str, value: str) -> Any:
     return value
 
 
+def parse_field_value(field_path: str, value: str) -> Any:
+    """A header field's value from text (ISO dates, decimal amounts); ValidationError if not."""
+    return _typed(field_path, value)
+
+
 def invoice_from_output(output: dict[str, Any]) -> Invoice:
     keys = set(Invoice.model_fields) - {"fields"}
     inv = Invoice.model_validate({k: v for k, v in output.items() if k in keys})
     inv.fields = {k: FieldInfo.model_validate(v) for k, v in output.get("fields", {}).items()}
     return inv
+
+
+def save_version(
+    *, session: Session, document_id: int, invoice: Invoice, actor: str, reason: str | None
+) -> DocumentVersion:
+    """Keep ``invoice`` as the document's next version (no learning; see correct_document)."""
+    doc = get_document(session=session, document_id=document_id)
+    latest = versions(session=session, document_id=document_id)[-1]
+    output = dict(latest.invoice) | {
+        k: v
+        for k, v in Extraction(file=doc.filename, source="xml", invoice=invoice).to_output().items()
+        if k not in ("file", "source", "format", "warnings")
+    }
+    version = DocumentVersion(
+        document_id=doc.id, version=latest.version + 1, invoice=output, actor=actor, reason=reason
+    )
+    session.add(version)
+    doc.current_version = version.version
+    doc.number = invoice.number
+    doc.total_with_vat = invoice.total_with_vat
+    doc.supplier_key = supplier_key(invoice) or doc.supplier_key
+    session.flush()
+    return version
 
 
 def correct_document(

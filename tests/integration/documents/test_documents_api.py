@@ -14,7 +14,6 @@ from spojka.api.app import create_app
 from spojka.bootstrap import Spojka, bootstrap, reset
 from spojka.core.db import transaction
 from spojka.core.settings import load_settings
-from spojka.documents.router import router
 from spojka.governance import tokens
 from spojka.governance.models import Role
 
@@ -30,7 +29,6 @@ def api(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, dict[Role, st
         for role in Role:
             _, plain[role] = tokens.create(session, name=f"t-{role.value}", role=role)
     app = create_app(instance)
-    app.include_router(router, prefix="/api/v1")  # the lead mounts it in API_ROUTERS
     with TestClient(app) as client:
         yield client, plain
     reset()
@@ -91,3 +89,39 @@ def test_extract_without_storing_and_a_clear_error(api, docgen: ModuleType) -> N
     )
     assert bad.status_code == 400
     assert "not a PDF" in bad.text
+
+
+def test_intake_starts_the_run_and_the_worklist_guards_release(api, docgen: ModuleType) -> None:  # type: ignore[no-untyped-def]
+    client, plain = api
+    doc = docgen.make_doc(random.Random(14), "cs")
+    operator = _auth(plain[Role.integrator])
+    added = client.post(
+        "/api/v1/documents?filename=f.isdoc", content=docgen.isdoc_xml(doc), headers=operator
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["workflow_id"].startswith("ap:")
+    stored_only = client.post(
+        "/api/v1/documents?filename=g.xml&flow=false", content=docgen.ubl_xml(
+            docgen.make_doc(random.Random(15), "en")), headers=operator,
+    )  # fmt: skip
+    assert stored_only.status_code == 201 and stored_only.json()["workflow_id"] is None
+
+    # No worker runs here: nothing waits yet, so there is nothing to release.
+    listed = client.get("/api/v1/documents/exceptions", headers=_auth(plain[Role.viewer]))
+    assert listed.status_code == 200 and listed.json() == []
+    doc_id = added.json()["id"]
+    viewer = client.post(
+        f"/api/v1/documents/{doc_id}/release", json={}, headers=_auth(plain[Role.viewer])
+    )
+    assert viewer.status_code == 403
+    not_waiting = client.post(
+        f"/api/v1/documents/{doc_id}/release", json={}, headers=_auth(plain[Role.approver])
+    )
+    assert not_waiting.status_code == 409
+    assert "not waiting as an exception" in not_waiting.json()["detail"]
+    shown = client.get(f"/api/v1/documents/{doc_id}", headers=_auth(plain[Role.viewer])).json()
+    number = next(f for f in shown["fields"] if f["field"] == "number")
+    assert number == {
+        "field": "number", "value": doc.number, "source": "xml", "confidence": 1.0, "page": None
+    }  # fmt: skip
+    assert shown["failed_checks"] == [] and shown["exception"] is None
