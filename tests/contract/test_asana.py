@@ -120,8 +120,14 @@ def _delivery(when: datetime) -> bytes:
 
 
 def test_webhook_handshake_valid_forged_and_stale() -> None:
+    fresh = AsanaConnector({"token": "t", "workspace": "w"})
+    reply = fresh.webhook_handshake({"X-Hook-Secret": SECRET}, b"")
+    assert reply is not None and reply.headers == {"X-Hook-Secret": SECRET}
+    assert reply.remember == {"webhook_secret": SECRET}
+    assert fresh.webhook_handshake({"X-Hook-Signature": "ab"}, b"{}") is None  # a delivery
     asana = AsanaConnector({"token": "t", "workspace": "w", "webhook_secret": SECRET})
-    assert asana.verify_webhook({"X-Hook-Secret": SECRET}, b"") == []
+    with pytest.raises(AuthError, match="new handshake is refused"):
+        asana.webhook_handshake({"X-Hook-Secret": "jiné-tajemství"}, b"")
     body = _delivery(datetime.now(UTC))
     events = asana.verify_webhook({"X-Hook-Signature": sign_asana_webhook(SECRET, body)}, body)
     assert [(e.stream, e.external_id) for e in events] == [("tasks", "1301")]

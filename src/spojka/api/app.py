@@ -19,6 +19,7 @@ from spojka.api import problems
 from spojka.api.auth import READ, Principal, get_app, require
 from spojka.api.middleware import RequestContextMiddleware
 from spojka.bootstrap import Spojka
+from spojka.connectors.router import router as connectors_router
 from spojka.core import telemetry
 from spojka.documents.router import router as documents_router
 from spojka.flows.router import router as flows_router
@@ -54,6 +55,7 @@ API_ROUTERS: list[APIRouter] = [
     governance_router,
     runtime_router,
     sync_router,
+    connectors_router,
     quality_router,
     documents_router,
     flows_router,

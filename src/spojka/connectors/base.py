@@ -25,10 +25,16 @@ loops, retries, rate limits and checkpoints. A connector is small and stateless 
 6. :meth:`verify_webhook` checks a delivery's signature/timestamp and returns its events
    (or raises ``AuthError`` for a forged/stale one, ``ValidationError`` for a malformed
    one). :func:`verify_hmac_signature` implements the common ``t=<unix>,v1=<hex>`` scheme.
+   A vendor whose set-up request must be answered in its own way (a handshake echoing a
+   secret) overrides :meth:`webhook_handshake`; one that expects a particular answer to
+   every delivery overrides :meth:`webhook_accepted`. Both return a :class:`WebhookReply`.
 7. :meth:`health` says whether the system answers.
-8. Map every failure onto the error tree at the edge: :func:`raise_for_status` and
-   :func:`transport_errors` do it for httpx (timeouts, connection refused, 429 with
-   ``Retry-After``, 5xx → ``TransientError``; other 4xx → ``PermanentError``/``ValidationError``).
+8. Map every failure onto the error tree at the edge: :func:`classify_status` is the one
+   HTTP status mapping (429 with ``Retry-After``, 5xx → ``TransientError``; 401 →
+   ``AuthError``, 403 → ``ForbiddenError``, 404, 409, 400/422, other 4xx →
+   ``PermanentError``), :func:`raise_for_status` applies it to an httpx response and
+   :func:`transport_errors` turns timeouts and refused connections into ``TransientError``.
+   :class:`spojka.connectors.saas.SaasClient` bundles all of it for a JSON API.
 9. Register it in your package's ``pyproject.toml``::
 
        [project.entry-points."spojka.connectors"]
@@ -52,6 +58,8 @@ from typing import Any, ClassVar, Literal
 
 from spojka.core.errors import (
     AuthError,
+    ConflictError,
+    ForbiddenError,
     NotFoundError,
     PermanentError,
     SpojkaError,
@@ -108,6 +116,20 @@ class WebhookEvent:
     record: Record | None = None
     deleted: bool = False
     occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """What the webhook receiver answers instead of its usual ``202`` with counts.
+
+    ``remember`` holds connection settings to keep from the request (Asana's handshake
+    secret): they are stored like any connection setting, credentials encrypted.
+    """
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    remember: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -171,6 +193,16 @@ class Connector:
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
         raise AuthError(f"{self.kind}: this connector does not accept webhooks")
 
+    def webhook_handshake(self, headers: Mapping[str, str], body: bytes) -> WebhookReply | None:
+        """A vendor's set-up request, answered instead of verified and stored (Asana's
+        ``X-Hook-Secret``); None for an ordinary delivery. Raise ``AuthError`` to refuse."""
+        return None
+
+    def webhook_accepted(self, *, stored: int, duplicates: int) -> WebhookReply | None:
+        """The answer to a verified delivery where the vendor expects its own (Xero: ``200``
+        with no body); None for Spojka's ``202`` with the counts."""
+        return None
+
     # -- health --------------------------------------------------------------------
     def health(self) -> Health:
         return Health(ok=True, detail="no health check")
@@ -202,25 +234,55 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def classify_status(
-    status: int, *, headers: Mapping[str, str] | None = None, body: str = "", system: str = ""
+    status: int,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: str = "",
+    system: str = "",
+    what: str = "",
+    message: str | None = None,
+    wording: Mapping[int, str] | None = None,
+    auth_statuses: frozenset[int] = frozenset({401}),
+    detail: Mapping[str, Any] | None = None,
 ) -> SpojkaError | None:
-    """The error an HTTP status means, or None for success."""
+    """The error an HTTP status means, or None for success: the one mapping of every HTTP
+    connector.
+
+    408/429/5xx → ``TransientError`` (``retry_after`` from ``Retry-After``); 401 (and the
+    ``auth_statuses`` a system uses for bad credentials) → ``AuthError``; 403 →
+    ``ForbiddenError``; 404 → ``NotFoundError``; 409 → ``ConflictError``; 400/422 →
+    ``ValidationError``; any other 4xx → ``PermanentError``. ``what`` names the call
+    (``GET /issues.json``), ``message`` is the system's own explanation (default: the start
+    of ``body``), ``wording`` replaces the text after ``"<status> from <system>: "`` for a
+    status (``{what}`` is filled in).
+    """
     if status < 400:
         return None
     headers = headers or {}
-    retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
-    snippet = body[:500]
-    detail = {"status": status, "body": snippet}
-    where = f"{system}: " if system else ""
-    if status == 429 or status == 408 or status >= 500:
-        return TransientError(f"{where}HTTP {status}", retry_after=retry_after, detail=detail)
-    if status in (401, 403):
-        return AuthError(f"{where}HTTP {status}: credentials rejected", detail=detail)
+    name = system or "the system"
+    text = body[:300] if message is None else message
+    info: dict[str, Any] = {"status": status, "message": text, **dict(detail or {})}
+    on = f" on {what}" if what else ""
+
+    def said(default: str) -> str:
+        custom = (wording or {}).get(status)
+        return f"{status} from {name}" + (f": {custom.format(what=what)}" if custom else default)
+
+    if status in (408, 429) or status >= 500:
+        retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
+        return TransientError(f"{status} from {name}{on}", retry_after=retry_after, detail=info)
+    if status in auth_statuses:
+        return AuthError(said(": credentials rejected"), detail=info)
+    if status == 403:
+        return ForbiddenError(said(f": not allowed to {what or 'do this'}"), detail=info)
+    suffix = f": {text}" if text else ""
     if status == 404:
-        return NotFoundError(f"{where}HTTP 404: not found", detail=detail)
-    if status in (400, 409, 422):
-        return ValidationError(f"{where}HTTP {status}: {snippet}", detail=detail)
-    return PermanentError(f"{where}HTTP {status}: {snippet}", detail=detail)
+        return NotFoundError(said(f": {what or 'the resource'} not found"), detail=info)
+    if status == 409:
+        return ConflictError(said(f"{on}{suffix}"), detail=info)
+    if status in (400, 422):
+        return ValidationError(said(f"{on}{suffix}"), detail=info)
+    return PermanentError(said(f"{on}{suffix}"), detail=info)
 
 
 def raise_for_status(response: Any, *, system: str = "") -> None:
@@ -243,6 +305,12 @@ def transport_errors(system: str = "") -> Iterator[None]:
         raise TransientError(f"{system}: timeout ({type(exc).__name__})") from exc
     except (httpx.TransportError, ConnectionError, OSError) as exc:
         raise TransientError(f"{system}: connection failed: {exc}") from exc
+
+
+def signatures_match(expected: str, given: str) -> bool:
+    """Constant-time comparison of two signatures or secrets; any text (a header may carry
+    non-ASCII characters, which ``hmac.compare_digest`` refuses for ``str``)."""
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 def sign_payload(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
@@ -275,7 +343,7 @@ def verify_hmac_signature(
     if abs(current - ts) > tolerance_s:
         raise AuthError("webhook timestamp outside the accepted window")
     expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, given) for given in parts.get("v1", [])):
+    if not any(signatures_match(expected, given) for given in parts.get("v1", [])):
         raise AuthError("webhook signature does not match")
     return ts
 

@@ -93,6 +93,10 @@ SECRET_CONFIG_KEYS = frozenset(
         "client_secret",
         "secret",
         "webhook_secret",
+        "api_token",
+        "webhook_key",
+        "imap_password",
+        "smtp_password",
     }
 )
 REFERENCE_PREFIXES = ("env:", "file:", "db:")

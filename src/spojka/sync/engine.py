@@ -93,6 +93,7 @@ class SyncSettings:
     max_retry_after_s: float = 3600.0
     rate_per_s: float | None = None
     burst: float = 10.0
+    poll_interval_s: float | None = None  # how often to poll; None: on demand and webhooks only
     delivery_batch: int = 200
 
     @classmethod

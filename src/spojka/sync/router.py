@@ -8,12 +8,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from spojka.api.auth import APPROVE, OPERATE, READ, Principal, get_app, require
+from spojka.connectors.base import WebhookReply
 from spojka.sync import service, webhooks
 from spojka.sync.engine import SyncEngine
 from spojka.sync.models import ConflictRead, ConflictResolve, DeadLetterRead
@@ -63,27 +64,48 @@ def stop_workers() -> None:
         _engines.clear()
 
 
-@router.post("/webhooks/{connection}", status_code=status.HTTP_202_ACCEPTED)
-async def receive_webhook(connection: str, request: Request) -> dict[str, Any]:
-    """Verify (HMAC + timestamp window), store durably, then answer; processing is async."""
+def _reply(reply: WebhookReply) -> Response:
+    return Response(content=reply.body, status_code=reply.status, headers=dict(reply.headers))
+
+
+@router.post("/webhooks/{connection}", status_code=status.HTTP_202_ACCEPTED, response_model=None)
+async def receive_webhook(connection: str, request: Request) -> dict[str, Any] | Response:
+    """Verify (HMAC + timestamp window), store durably, then answer; processing is async.
+    A vendor's handshake (Asana) or own answer (Xero: 200, no body) comes from its connector."""
     body = await request.body()
     headers = dict(request.headers)
     runtime = sync_engine(request)
-    if connection in runtime.engine.cached_connections():
-        rows = webhooks.verify(
-            engine=runtime.engine, connection=connection, headers=headers, body=body
-        )
-    else:  # first use reads the connection from the database
-        rows = await run_in_threadpool(
-            webhooks.verify,
-            engine=runtime.engine,
-            connection=connection,
-            headers=headers,
-            body=body,
+    try:
+        if connection in runtime.engine.cached_connections():
+            rows = webhooks.verify(
+                engine=runtime.engine, connection=connection, headers=headers, body=body
+            )
+        else:  # first use reads the connection from the database
+            rows = await run_in_threadpool(
+                webhooks.verify,
+                engine=runtime.engine,
+                connection=connection,
+                headers=headers,
+                body=body,
+            )
+    except webhooks.Handshake as handshake:
+        return _reply(
+            await run_in_threadpool(
+                webhooks.complete_handshake,
+                engine=runtime.engine,
+                connection=connection,
+                reply=handshake.reply,
+            )
         )
     stored = await asyncio.wrap_future(runtime.writer.submit(rows))
     runtime.worker.wake()
-    return {"stored": stored, "duplicates": len(rows) - stored}
+    duplicates = len(rows) - stored
+    own = webhooks.accepted_reply(
+        engine=runtime.engine, connection=connection, stored=stored, duplicates=duplicates
+    )
+    if own is not None:
+        return _reply(own)
+    return {"stored": stored, "duplicates": duplicates}
 
 
 @router.get("/connections/{connection}/health")

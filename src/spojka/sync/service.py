@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +76,28 @@ def save_connection(
                     **{k: v for k, v in values.items() if k != "mapping_yaml"},
                 )
             )
+
+
+def update_connection_config(*, db: Engine, name: str, values: Mapping[str, Any]) -> None:
+    """Set some settings of a stored connection (credentials go to the encrypted store)."""
+    with db.connect() as conn:
+        row = conn.execute(sa.select(CONNECTION).where(CONNECTION.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no connection {name!r}")
+    with Session(db) as session:
+        config = externalise_secrets(
+            session,
+            default_store(),
+            owner=f"connection/{name}",
+            config={**dict(row.config or {}), **values},
+        )
+        session.commit()
+    with db.begin() as conn:
+        conn.execute(
+            CONNECTION.update()
+            .where(CONNECTION.c.name == name)
+            .values(config=config, updated_at=utcnow())
+        )
 
 
 def list_connections(*, db: Engine) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from spojka.connectors.base import WebhookEvent
+from spojka.connectors.base import WebhookEvent, WebhookReply
 from spojka.core import tracing
 from spojka.core.db import utcnow
 from spojka.core.errors import SpojkaError
@@ -35,12 +35,24 @@ class Receipt:
     duplicates: int
 
 
+class Handshake(Exception):  # a request to answer, not an error
+    """A vendor's set-up request (Asana's X-Hook-Secret): answered, nothing stored."""
+
+    def __init__(self, reply: WebhookReply) -> None:
+        super().__init__("webhook handshake")
+        self.reply = reply
+
+
 def verify(
     *, engine: SyncEngine, connection: str, headers: Mapping[str, str], body: bytes
 ) -> list[dict[str, object]]:
-    """Check a delivery and turn its events into inbox rows; NotFound/Auth/ValidationError."""
+    """Check a delivery and turn its events into inbox rows; NotFound/Auth/ValidationError,
+    or :class:`Handshake` for a vendor's set-up request."""
     runtime = engine.runtime(connection)  # unknown connection → NotFoundError (404)
     try:
+        handshake = runtime.connector.webhook_handshake(headers, body)
+        if handshake is not None:
+            raise Handshake(handshake)
         events = runtime.connector.verify_webhook(headers, body)
     except SpojkaError:
         metrics.WEBHOOKS.labels(connection, "rejected").inc()
@@ -69,6 +81,26 @@ def verify(
         )
         for e in events
     ]
+
+
+def complete_handshake(*, engine: SyncEngine, connection: str, reply: WebhookReply) -> WebhookReply:
+    """Keep what a handshake hands over (a secret, stored encrypted) before it is answered."""
+    if reply.remember:
+        from spojka.sync import service
+
+        service.update_connection_config(db=engine.db, name=connection, values=reply.remember)
+        engine.reload()  # the connector is built again with the new setting
+        log.info("sync.webhook.handshake", connection=connection, kept=sorted(reply.remember))
+    metrics.WEBHOOKS.labels(connection, "handshake").inc()
+    return WebhookReply(status=reply.status, headers=reply.headers, body=reply.body)
+
+
+def accepted_reply(
+    *, engine: SyncEngine, connection: str, stored: int, duplicates: int
+) -> WebhookReply | None:
+    """The vendor's own answer to a stored delivery, if it expects one (Xero)."""
+    connector = engine.runtime(connection).connector
+    return connector.webhook_accepted(stored=stored, duplicates=duplicates)
 
 
 def store(conn: sa.Connection, rows: list[dict[str, object]]) -> int:

@@ -30,9 +30,17 @@ from typing import Any, ClassVar
 
 import httpx
 
-from spojka.connectors.base import Connector, Health, Page, Stream, WebhookEvent, WriteResult
-from spojka.connectors.jira.client import SaasClient
-from spojka.core.errors import AuthError, ConfigError, SpojkaError, ValidationError
+from spojka.connectors.base import (
+    Connector,
+    Health,
+    Page,
+    Stream,
+    WebhookEvent,
+    WriteResult,
+    signatures_match,
+)
+from spojka.connectors.saas import saas_client
+from spojka.core.errors import AuthError, SpojkaError, ValidationError
 
 MAX_PAGE = 200
 
@@ -94,8 +102,6 @@ class ApideckConnector(Connector):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(config)
-        # Checked on the first call, so `spojka connectors list` can read the declaration.
-        missing = [k for k in ("api_key", "app_id", "consumer_id") if not self.config.get(k)]
         self.api_key = str(self.config.get("api_key") or "")
         headers = {
             "x-apideck-app-id": str(self.config.get("app_id") or ""),
@@ -104,17 +110,13 @@ class ApideckConnector(Connector):
         if self.config.get("service_id"):
             headers["x-apideck-service-id"] = str(self.config["service_id"])
         bearer = {"Authorization": f"Bearer {self.api_key}"}
-
-        def auth() -> dict[str, str]:
-            if missing:
-                raise ConfigError(f"apideck: connection lacks {', '.join(missing)}")
-            return bearer
-
-        self.client = SaasClient(
-            str(self.config.get("url") or "https://unify.apideck.com"),
+        self.client = saas_client(
+            self.config,
+            kind="apideck",
             system="Apideck",
-            auth_headers=auth,
-            timeout=float(self.config.get("timeout") or 30.0),
+            required=("api_key", "app_id", "consumer_id"),
+            default_url="https://unify.apideck.com",
+            auth_headers=lambda: bearer,
             transport=transport,
             headers=headers,
         )
@@ -194,7 +196,7 @@ class ApideckConnector(Connector):
             expected = sign_apideck_webhook(self.api_key, body)
         except (ValueError, UnicodeDecodeError):
             raise ValidationError("apideck: webhook body is not JSON") from None
-        if not hmac.compare_digest(expected, given.strip()):
+        if not signatures_match(expected, given.strip()):
             raise AuthError("apideck: webhook signature does not match")
         payload = json.loads(body)
         item = payload.get("payload") if isinstance(payload, dict) else None

@@ -5,9 +5,14 @@ Pagination as Asana does it: ``limit`` (1–100) and the opaque ``offset`` from
 ``next_page.offset``. Tasks are listed per project with ``modified_since``; sections per
 project. Every answer wraps its payload in ``data``, and so must every write.
 
-Webhooks: Asana's handshake sends ``X-Hook-Secret`` once (the receiver echoes it and keeps
-it); every later delivery carries ``X-Hook-Signature`` = hex HMAC-SHA256 of the body with
-that secret. Events older than the tolerance (by ``created_at``) are refused as replays.
+Webhooks: creating an Asana webhook makes Asana POST a handshake carrying ``X-Hook-Secret``
+to the target while the create call waits; the receiver answers ``200`` echoing the header
+and keeps the secret (``webhook_secret``, stored encrypted). Every later delivery carries
+``X-Hook-Signature`` = hex HMAC-SHA256 of the raw body with that secret. Only the first
+handshake of a connection is accepted: once a secret is stored, another one is refused
+(else anyone could replace the secret); to register a new webhook, clear
+``webhook_secret`` in the connection first. Events older than the tolerance (by
+``created_at``) are refused as replays.
 
 Contract-tested against Asana's published OpenAPI document served by Prism, not against the
 live Asana API.
@@ -25,9 +30,18 @@ from typing import Any, ClassVar
 
 import httpx
 
-from spojka.connectors.base import Connector, Health, Page, Stream, WebhookEvent, WriteResult
-from spojka.connectors.jira.client import SaasClient
-from spojka.core.errors import AuthError, ConfigError, SpojkaError, ValidationError
+from spojka.connectors.base import (
+    Connector,
+    Health,
+    Page,
+    Stream,
+    WebhookEvent,
+    WebhookReply,
+    WriteResult,
+    signatures_match,
+)
+from spojka.connectors.saas import saas_client
+from spojka.core.errors import AuthError, SpojkaError, ValidationError
 
 MAX_PAGE = 100
 
@@ -81,20 +95,14 @@ class AsanaConnector(Connector):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(config)
-        # Checked on the first call, so `spojka connectors list` can read the declaration.
-        missing = [k for k in ("token", "workspace") if not self.config.get(k)]
         bearer = {"Authorization": f"Bearer {self.config.get('token')}"}
-
-        def auth() -> dict[str, str]:
-            if missing:
-                raise ConfigError(f"asana: connection lacks {', '.join(missing)}")
-            return bearer
-
-        self.client = SaasClient(
-            str(self.config.get("url") or "https://app.asana.com/api/1.0"),
+        self.client = saas_client(
+            self.config,
+            kind="asana",
             system="Asana",
-            auth_headers=auth,
-            timeout=float(self.config.get("timeout") or 30.0),
+            required=("token", "workspace"),
+            default_url="https://app.asana.com/api/1.0",
+            auth_headers=lambda: bearer,
             transport=transport,
         )
         self.workspace = str(self.config.get("workspace") or "")
@@ -242,17 +250,31 @@ class AsanaConnector(Connector):
 
     # -- webhooks --------------------------------------------------------------------------
 
+    def webhook_handshake(self, headers: Mapping[str, str], body: bytes) -> WebhookReply | None:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        secret = lowered.get("x-hook-secret")
+        if secret is None:
+            return None
+        secret = secret.strip()
+        if not secret:
+            raise ValidationError("asana: the handshake's X-Hook-Secret is empty")
+        if self.webhook_secret and not signatures_match(secret, self.webhook_secret):
+            raise AuthError(
+                "asana: this connection already keeps a webhook secret; a new handshake is "
+                "refused (clear webhook_secret in the connection to register a new webhook)"
+            )
+        return WebhookReply(
+            status=200, headers={"X-Hook-Secret": secret}, remember={"webhook_secret": secret}
+        )
+
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
         lowered = {k.lower(): v for k, v in headers.items()}
-        if "x-hook-secret" in lowered and not body.strip(b"{} \n"):
-            # The handshake: the caller echoes X-Hook-Secret and stores it as webhook_secret.
-            return []
         if not self.webhook_secret:
             raise AuthError("asana: no webhook_secret stored from the handshake")
         given = lowered.get("x-hook-signature", "")
         if not given:
             raise AuthError("asana: webhook signature missing")
-        if not hmac.compare_digest(sign_asana_webhook(self.webhook_secret, body), given.strip()):
+        if not signatures_match(sign_asana_webhook(self.webhook_secret, body), given.strip()):
             raise AuthError("asana: webhook signature does not match")
         try:
             payload = json.loads(body)

@@ -23,15 +23,13 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from spojka.connectors.base import classify_status
 from spojka.core.errors import (
     AuthError,
-    ConflictError,
-    ForbiddenError,
     NotFoundError,
     PermanentError,
     SpojkaError,
@@ -60,22 +58,6 @@ _AUTH_PHRASES = (
 )
 
 Record = dict[str, Any]
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _path_template(path: str) -> str:
@@ -116,43 +98,37 @@ def error_for_response(response: httpx.Response, *, method: str, path: str) -> S
     if isinstance(body, Mapping):
         raw = body.get("detail") or body.get("message") or body.get("errors") or ""
         detail_text = raw if isinstance(raw, str) else ""
-    if status == 429 or status >= 500:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return TransientError(
-            f"{SYSTEM} answered {status} to {where}; try again later",
-            retry_after=retry_after,
-            detail={"status": status},
-        )
-    if status in (401, 403):
-        lowered = detail_text.lower()
-        if status == 401 or any(phrase in lowered for phrase in _AUTH_PHRASES):
-            return AuthError(
-                f"{status} from {SYSTEM}: API token rejected ({detail_text or 'no detail'}); "
-                "check the connection's token",
-                detail={"status": status},
-            )
-        return ForbiddenError(
-            f"403 from {SYSTEM}: the token may not {where} ({detail_text or 'forbidden'})",
-            detail={"status": status},
-        )
-    if status == 404:
-        return NotFoundError(f"{SYSTEM}: {where} not found", detail={"status": status})
-    if status == 409:
-        return ConflictError(f"{SYSTEM}: conflict on {where}: {detail_text}")
+    message = detail_text or response.text[:300]
+    detail: dict[str, Any] = {}
     if status in (400, 422):
         errors = body.get("errors") if isinstance(body, Mapping) else None
         field_errors = _flatten_errors(errors if errors is not None else detail_text)
         if not field_errors and isinstance(body, Mapping):
             field_errors = _flatten_errors({k: v for k, v in body.items() if k != "error"})
-        summary = "; ".join(f"{k}: {' '.join(v)}" for k, v in field_errors.items())
-        return ValidationError(
-            f"{SYSTEM} rejected {where}: {summary or response.text[:300]}",
-            detail={"status": status, "field_errors": field_errors},
-        )
-    return PermanentError(
-        f"{SYSTEM} answered {status} to {where}: {detail_text or response.text[:300]}",
-        detail={"status": status},
+        message = "; ".join(f"{k}: {' '.join(v)}" for k, v in field_errors.items()) or message
+        detail["field_errors"] = field_errors
+    # BottleCRM answers 403, not 401, to a missing or expired token; its wording tells.
+    bad_token = status == 403 and any(p in detail_text.lower() for p in _AUTH_PHRASES)
+    error = classify_status(
+        status,
+        headers=response.headers,
+        system=SYSTEM,
+        what=where,
+        message=message,
+        wording={
+            401: f"API token rejected ({detail_text or 'no detail'}); check the connection's token",
+            403: (
+                f"API token rejected ({detail_text}); check the connection's token"
+                if bad_token
+                else f"the token may not {where} ({detail_text or 'forbidden'})"
+            ),
+        },
+        auth_statuses=frozenset({401, 403}) if bad_token else frozenset({401}),
+        detail=detail,
     )
+    if error is None:  # pragma: no cover - only called for failures
+        raise AssertionError(f"{SYSTEM} answered {status}: not a failure")
+    return error
 
 
 # --- listings ----------------------------------------------------------------------------

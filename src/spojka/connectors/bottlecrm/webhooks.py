@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from spojka.connectors.base import signatures_match
 from spojka.core.errors import AuthError, ValidationError
 
 SIGNATURE_HEADER = "X-BottleCRM-Signature"
@@ -114,7 +115,7 @@ def verify_signature(
     # Check every candidate so the time taken does not depend on which one matched.
     matched = False
     for candidate in candidates:
-        matched |= hmac.compare_digest(expected, candidate)
+        matched |= signatures_match(expected, candidate)
     if not matched:
         raise AuthError("BottleCRM webhook: signature does not match")
     return timestamp

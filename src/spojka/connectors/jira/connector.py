@@ -9,6 +9,9 @@ and JQL search (``updated >= "yyyy-MM-dd HH:mm" ORDER BY updated ASC``), and the
 Webhooks: Jira Cloud signs a delivery with the secret given when registering it, header
 ``X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>``; the body's ``timestamp``
 (milliseconds) must lie inside the tolerance window, so a replayed delivery is refused.
+Only webhooks an administrator registered with a secret are signed; unsigned ones are
+refused. ``X-Atlassian-Webhook-Identifier`` stays the same across Atlassian's retries of one
+delivery and names the event, so a retry is stored once.
 
 Contract-tested against Atlassian's published OpenAPI document served by Prism, not against
 a live Jira Cloud site.
@@ -27,9 +30,17 @@ from typing import Any, ClassVar
 
 import httpx
 
-from spojka.connectors.base import Connector, Health, Page, Stream, WebhookEvent, WriteResult
-from spojka.connectors.jira.client import SaasClient
-from spojka.core.errors import AuthError, ConfigError, SpojkaError, ValidationError
+from spojka.connectors.base import (
+    Connector,
+    Health,
+    Page,
+    Stream,
+    WebhookEvent,
+    WriteResult,
+    signatures_match,
+)
+from spojka.connectors.saas import saas_client
+from spojka.core.errors import AuthError, SpojkaError, ValidationError
 
 MAX_PAGE = 100
 API = "/rest/api/3"
@@ -83,23 +94,17 @@ class JiraConnector(Connector):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(config)
-        # Checked on the first call, so `spojka connectors list` can read the declaration.
-        missing = [k for k in ("url", "email", "api_token") if not self.config.get(k)]
         token = base64.b64encode(
             f"{self.config.get('email')}:{self.config.get('api_token')}".encode()
         ).decode()
         basic = {"Authorization": f"Basic {token}"}
-
-        def auth() -> dict[str, str]:
-            if missing:
-                raise ConfigError(f"jira: connection lacks {', '.join(missing)}")
-            return basic
-
-        self.client = SaasClient(
-            str(self.config.get("url") or "http://jira.invalid"),
+        self.client = saas_client(
+            self.config,
+            kind="jira",
             system="Jira",
-            auth_headers=auth,
-            timeout=float(self.config.get("timeout") or 30.0),
+            required=("url", "email", "api_token"),
+            default_url="http://jira.invalid",
+            auth_headers=lambda: basic,
             transport=transport,
         )
         self.page_size = min(int(self.config.get("page_size") or MAX_PAGE), MAX_PAGE)
@@ -409,7 +414,7 @@ class JiraConnector(Connector):
         if not given:
             raise AuthError("jira: webhook signature missing")
         expected = sign_jira_webhook(self.webhook_secret, body)
-        if not hmac.compare_digest(expected, given.strip()):
+        if not signatures_match(expected, given.strip()):
             raise AuthError("jira: webhook signature does not match")
         try:
             payload = json.loads(body)
@@ -442,9 +447,11 @@ class JiraConnector(Connector):
         else:
             record = self._project(item)
         deleted = event.endswith("_deleted")
+        # Atlassian keeps X-Atlassian-Webhook-Identifier across retries of one delivery.
+        delivery = lowered.get("x-atlassian-webhook-identifier") or f"{event}:{item['id']}"
         return [
             WebhookEvent(
-                event_id=f"{event}:{item['id']}:{stamp}",
+                event_id=f"{delivery}:{stamp}",
                 stream=stream,
                 external_id=str(item["id"]),
                 version=record.get("updated") if record else None,

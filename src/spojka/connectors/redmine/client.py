@@ -1,36 +1,24 @@
 """A small REST client for Redmine 5.
 
 Authentication by ``X-Redmine-API-Key``; lists page with ``limit``/``offset`` (Redmine caps
-``limit`` at 100); every failure leaves as one of Spojka's errors: 401 → ``AuthError``
-("API key rejected"), 403 → ``ForbiddenError``, 404 → ``NotFoundError``, 422 →
-``ValidationError`` with Redmine's own messages, 429/5xx/refused/timeouts → ``TransientError``
-with ``retry_after`` from the ``Retry-After`` header. Bodies are never logged.
+``limit`` at 100). The transport and the error mapping are the shared
+:class:`~spojka.connectors.saas.SaasClient`'s: 401 → ``AuthError`` ("API key rejected"),
+403 → ``ForbiddenError``, 404 → ``NotFoundError``, 422 → ``ValidationError`` with Redmine's
+own messages, 429/5xx/refused/timeouts → ``TransientError`` with ``retry_after`` from the
+``Retry-After`` header. Bodies are never logged.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
 
-from spojka.connectors.base import parse_retry_after
-from spojka.core.errors import (
-    AuthError,
-    ConflictError,
-    ForbiddenError,
-    NotFoundError,
-    PermanentError,
-    TransientError,
-    ValidationError,
-)
-from spojka.core.logging import get_logger
-from spojka.core.tracing import outgoing_headers
-
-log = get_logger("spojka.connectors.redmine")
+from spojka.connectors.saas import SaasClient
 
 MAX_PAGE = 100
+WORDING = {401: "API key rejected", 403: "the API key's user may not do {what}"}
 
 
 def _errors_of(response: httpx.Response) -> list[str]:
@@ -56,11 +44,15 @@ class RedmineClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url,
+        self._http = SaasClient(
+            self.url,
+            system="Redmine",
+            auth_headers=lambda: {"X-Redmine-API-Key": api_key},
             timeout=timeout,
             transport=transport,
-            headers={"X-Redmine-API-Key": api_key, "Accept": "application/json"},
+            wording=WORDING,
+            message_of=lambda response: "; ".join(_errors_of(response)) or "rejected",
+            error_detail=lambda response: {"errors": _errors_of(response)},
         )
 
     def __repr__(self) -> str:
@@ -75,8 +67,6 @@ class RedmineClient:
     def close(self) -> None:
         self._http.close()
 
-    # -- transport ---------------------------------------------------------------------------
-
     def request(
         self,
         method: str,
@@ -86,55 +76,7 @@ class RedmineClient:
         json: Any = None,
     ) -> Any:
         """One call; returns the decoded JSON body (None for an empty answer)."""
-        what = f"{method} {path}"
-        started = time.perf_counter()
-        try:
-            response = self._http.request(
-                method, path, params=params, json=json, headers=outgoing_headers()
-            )
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"Redmine at {self.url} timed out on {what}") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(
-                f"Redmine at {self.url} is unreachable ({type(exc).__name__})", retry_after=5.0
-            ) from exc
-        log.debug(
-            "redmine.http",
-            method=method,
-            path=path,
-            status=response.status_code,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        self._raise_for(response, what)
-        if not response.content or not response.content.strip():
-            return None
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise TransientError(f"Redmine answered {what} with non-JSON content") from exc
-
-    def _raise_for(self, response: httpx.Response, what: str) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if status == 401:
-            raise AuthError("401 from Redmine: API key rejected")
-        if status == 403:
-            raise ForbiddenError(f"403 from Redmine: the API key's user may not do {what}")
-        if status == 404:
-            raise NotFoundError(f"404 from Redmine: {what} not found")
-        if status == 409:
-            raise ConflictError(f"409 from Redmine on {what}")
-        if status == 422:
-            errors = _errors_of(response)
-            raise ValidationError(
-                f"422 from Redmine on {what}: {'; '.join(errors) or 'rejected'}",
-                detail={"errors": errors},
-            )
-        if status == 429 or status >= 500:
-            raise TransientError(f"{status} from Redmine on {what}", retry_after=retry_after)
-        raise PermanentError(f"{status} from Redmine on {what}")
+        return self._http.request(method, path, params=params, json=json)
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params or None)

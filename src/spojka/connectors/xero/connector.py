@@ -10,8 +10,10 @@ change capture by the ``If-Modified-Since`` header (ISO 8601, as the document de
 against ``UpdatedDateUTC``.
 
 Webhooks: header ``x-xero-signature`` = base64 HMAC-SHA256 of the raw body with the webhook
-key. Xero's body carries no delivery timestamp; events whose ``eventDateUtc`` is older than
-the tolerance (a replay) are refused.
+key. Xero expects ``200`` with an empty body for a good signature and ``401`` for a bad one,
+for its "intent to receive" check (signed deliveries with no events) as for real ones, so
+the receiver answers Xero that way. Xero's body carries no delivery timestamp; events whose
+``eventDateUtc`` is older than the tolerance (a replay) are refused.
 
 Contract-tested against Xero's published OpenAPI document served by Prism, not against the
 live Xero API.
@@ -33,9 +35,18 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
-from spojka.connectors.base import Connector, Health, Page, Stream, WebhookEvent, WriteResult
-from spojka.connectors.jira.client import SaasClient
-from spojka.core.errors import AuthError, ConfigError, SpojkaError, ValidationError
+from spojka.connectors.base import (
+    Connector,
+    Health,
+    Page,
+    Stream,
+    WebhookEvent,
+    WebhookReply,
+    WriteResult,
+    signatures_match,
+)
+from spojka.connectors.saas import saas_client
+from spojka.core.errors import AuthError, SpojkaError, ValidationError
 
 XERO_PAGE = 100
 TOKEN_URL = "https://identity.xero.com/connect/token"
@@ -206,9 +217,6 @@ class XeroConnector(Connector):
         token_store: TokenStore | None = None,
     ) -> None:
         super().__init__(config)
-        # Checked on the first call, so `spojka connectors list` can read the declaration.
-        need = ("tenant_id", "client_id", "client_secret")
-        missing = [k for k in need if not self.config.get(k)]
         initial = {"refresh_token": self.config.get("refresh_token")}
         if token_store is None:
             if self.config.get("token_file"):
@@ -224,16 +232,13 @@ class XeroConnector(Connector):
             transport=token_transport,
         )
 
-        def auth() -> dict[str, str]:
-            if missing:
-                raise ConfigError(f"xero: connection lacks {', '.join(missing)}")
-            return {"Authorization": f"Bearer {self.tokens.access_token()}"}
-
-        self.client = SaasClient(
-            str(self.config.get("url") or "https://api.xero.com/api.xro/2.0"),
+        self.client = saas_client(
+            self.config,
+            kind="xero",
             system="Xero",
-            auth_headers=auth,
-            timeout=float(self.config.get("timeout") or 30.0),
+            required=("tenant_id", "client_id", "client_secret"),
+            default_url="https://api.xero.com/api.xro/2.0",
+            auth_headers=lambda: {"Authorization": f"Bearer {self.tokens.access_token()}"},
             transport=transport,
             headers={"xero-tenant-id": str(self.config.get("tenant_id") or "")},
         )
@@ -328,7 +333,7 @@ class XeroConnector(Connector):
         given = lowered.get("x-xero-signature", "")
         if not given:
             raise AuthError("xero: webhook signature missing")
-        if not hmac.compare_digest(sign_xero_webhook(self.webhook_key, body), given.strip()):
+        if not signatures_match(sign_xero_webhook(self.webhook_key, body), given.strip()):
             raise AuthError("xero: webhook signature does not match")
         try:
             payload = json.loads(body)
@@ -358,6 +363,9 @@ class XeroConnector(Connector):
                 )
             )
         return events
+
+    def webhook_accepted(self, *, stored: int, duplicates: int) -> WebhookReply | None:
+        return WebhookReply(status=200)  # Xero wants 200 and no body
 
     # -- health ----------------------------------------------------------------------------
 
