@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import secrets
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{
 
 
 def new_trace_id() -> str:
-    return secrets.token_hex(16)
+    # An id, not a secret: the module PRNG (seeded from os.urandom, reseeded in forked
+    # children) spares a getrandom() system call on every request.
+    return f"{random.getrandbits(128) or 1:032x}"
 
 
 def parse_traceparent(header: str | None) -> str | None:
