@@ -186,6 +186,14 @@ class Connector:
     ) -> WriteResult:
         raise PermanentError(f"{self.kind}: stream {stream.name!r} is read-only")
 
+    def delete(self, stream: Stream, external_id: str, *, idempotency_key: str) -> WriteResult:
+        """Delete (or archive, whichever the system offers) a record Spojka wrote or linked.
+
+        Only called for streams declaring ``supports_deletes`` whose connection allows
+        deletes. Deleting a record that is already gone is a success (idempotent).
+        """
+        raise PermanentError(f"{self.kind}: stream {stream.name!r} does not support deletes")
+
     def flush(self) -> None:
         """Make buffered writes durable; the engine calls it before committing a batch."""
 

@@ -9,13 +9,14 @@ is answered by the target instead of creating a second record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as DbConnection
@@ -81,6 +82,35 @@ LINK_UPDATE_COLS = ("source_version", "source_hash", "synced_version", "updated_
 
 log = get_logger("spojka.sync")
 
+#: what a link's ``written_hash`` holds once Spojka deleted the record in that system
+DELETED_HASH = "deleted"
+
+
+class LinkRow(NamedTuple):
+    """The link columns ingest needs, in the order ``_links`` selects them."""
+
+    source_hash: str | None
+    source_version: str | None
+    id: int
+    canonical_id: str
+    written_version: str | None
+    synced_version: int | None
+
+
+_LINK_SELECT = ", ".join(LinkRow._fields)
+
+
+class Changed(NamedTuple):
+    """A known record whose source content changed: what ``_apply_changes`` merges."""
+
+    ext: str
+    version: str | None
+    src_hash: str
+    data: dict[str, Any]
+    data_hash: str
+    link: LinkRow
+    cleared: list[str]
+
 
 @dataclass(frozen=True)
 class SyncSettings:
@@ -95,6 +125,9 @@ class SyncSettings:
     burst: float = 10.0
     poll_interval_s: float | None = None  # how often to poll; None: on demand and webhooks only
     delivery_batch: int = 200
+    #: delete (or archive) records in this system when their owner deleted them; off:
+    #: each such delete waits as a conflict for a person
+    propagate_deletes: bool = False
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> SyncSettings:
@@ -480,53 +513,72 @@ class SyncEngine:
         new_versions: list[tuple[Any, ...]] = []
         new_links: list[tuple[Any, ...]] = []
         link_updates: list[tuple[Any, ...]] = []
-        changed: list[tuple[str, str | None, str, dict[str, Any], str, Any]] = []
+        changed: list[Changed] = []
         fanout: list[tuple[str, int, str]] = []
+        fresh: list[tuple[str, str | None, str, str, str]] = []
+        source_hash, text_hash = rules.source_hash, rules.text_hash
+        canonical_text = sm.canonical_text
 
+        known: list[tuple[str, Mapping[str, Any], str | None, str]] = []
         for ext, (raw, version) in batch.items():
-            link = links.get(ext)
-            if link is not None:
-                seen = link.source_version
-                # An equal version is not proof of equal content: systems such as Redmine
-                # stamp `updated_on` to the second, so two edits within one second share
-                # it. Only a strictly older version is stale; an equal one goes on to the
-                # content hash below.
-                if (
-                    version is not None
-                    and seen is not None
-                    and version != seen
-                    and not rules.is_newer(version, seen)
-                ):
-                    stats.stale += 1
-                    continue
-            src_hash = rules.source_hash(raw)
-            if link is not None:
-                if src_hash == link.source_hash:
+            src_hash = source_hash(raw)
+            if ext in links:
+                # the bulk of a re-run: the raw record hashes as the link remembers it
+                if src_hash == links[ext]:
                     stats.unchanged += 1
-                    continue
-                if version is not None and version == link.written_version:
-                    # our own write coming back: remember it, start no new round
-                    stats.echoes += 1
-                    link_updates.append((version, src_hash, link.synced_version, now_db, link.id))
-                    continue
+                else:
+                    known.append((ext, raw, version, src_hash))
+                continue
             try:
-                data_text = sm.validate(raw).canonical_json()
+                data_text = canonical_text(raw)
             except RecordError as exc:
                 dead_letter(raw, exc.message, ext, "RecordError")
                 metrics.ERRORS.labels(system, stream.name, "record").inc()
                 continue
-            data_hash = rules.text_hash(data_text)
-            if link is None:
-                cid = rules.new_canonical_id()
+            fresh.append((ext, version, src_hash, data_text, text_hash(data_text)))
+
+        rows = self._link_rows(conn, system, entity, [k[0] for k in known]) if known else {}
+        for ext, raw, version, src_hash in known:
+            row = rows[ext]
+            seen = row.source_version
+            # An equal version is not proof of equal content: systems such as Redmine stamp
+            # `updated_on` to the second, so two edits within one second share it. Only a
+            # strictly older version is stale; an equal one goes on to the content hash.
+            if (
+                version is not None
+                and seen is not None
+                and version != seen
+                and not rules.is_newer(version, seen)
+            ):
+                stats.stale += 1
+                continue
+            if version is not None and version == row.written_version:
+                # our own write coming back: remember it, start no new round
+                stats.echoes += 1
+                link_updates.append((version, src_hash, row.synced_version, now_db, row.id))
+                continue
+            try:
+                data_text = canonical_text(raw)
+            except RecordError as exc:
+                dead_letter(raw, exc.message, ext, "RecordError")
+                metrics.ERRORS.labels(system, stream.name, "record").inc()
+                continue
+            data = json.loads(data_text)
+            changed.append(
+                Changed(ext, version, src_hash, data, text_hash(data_text), row, sm.cleared(raw))
+            )
+
+        if fresh:
+            for cid, (ext, version, src_hash, data_text, data_hash) in zip(
+                rules.new_canonical_ids(len(fresh)), fresh, strict=True
+            ):
                 new_records.append(
                     (cid, entity, 1, data_text, data_hash, label, system, False, now_db)
                 )
                 new_versions.append((cid, 1, data_text, system, label, now_db))
                 new_links.append((system, entity, ext, cid, version, src_hash, 1, now_db))
                 fanout.append((cid, 1, f"{system}:{stream.name}:{ext}:{version or src_hash}"))
-                stats.created += 1
-                continue
-            changed.append((ext, version, src_hash, json.loads(data_text), data_hash, link))
+            stats.created += len(fresh)
 
         if changed:
             self._apply_changes(
@@ -550,7 +602,7 @@ class SyncEngine:
         if link_updates:
             conn.exec_driver_sql(update_sql(conn, LINK, LINK_UPDATE_COLS, "id"), link_updates)
         for ext in deleted_ids:
-            self._mark_deleted(conn, system, entity, ext, now, label)
+            stats.deliveries += self._mark_deleted(conn, system, entity, ext, now, label)
         if dead:
             dead = self._new_dead_letters(conn, system, stream.name, dead)
         if dead:
@@ -585,33 +637,63 @@ class SyncEngine:
 
     def _links(
         self, conn: DbConnection, system: str, entity: str, external_ids: list[str]
-    ) -> dict[str, Any]:
-        """Existing links of a batch, by external id (plain SQL: this runs for every page)."""
-        found: dict[str, Any] = {}
-        columns = (
-            "SELECT id, external_id, canonical_id, source_version, source_hash, "
-            "written_version, synced_version FROM sync_link "
-        )
-        if conn.dialect.name == "postgresql":
-            # a join with the unnested id array is linear whatever plan the (often stale,
-            # during a first big sync) statistics lead to; `= ANY(...)` could go quadratic
-            sql = (
-                "SELECT l.id, l.external_id, l.canonical_id, l.source_version, l.source_hash, "
-                "l.written_version, l.synced_version FROM unnest(%s::text[]) AS x(ext) "
-                "JOIN sync_link l ON l.external_id = x.ext "
-                "WHERE l.system = %s AND l.entity = %s"
-            )
-            for part in chunks(external_ids, 5000):
-                for row in conn.exec_driver_sql(sql, (list(part), system, entity)):
-                    found[row.external_id] = row
-            return found
-        for part in chunks(external_ids):
-            sql = columns + (
-                f"WHERE system = ? AND entity = ? AND external_id IN ({', '.join('?' * len(part))})"
-            )
-            for row in conn.exec_driver_sql(sql, (system, entity, *part)):
-                found[row.external_id] = row
+    ) -> dict[str, str | None]:
+        """Source hashes of a batch's existing links, by external id.
+
+        This runs for every page, and on a re-run nearly every record only needs its hash
+        compared: two columns through a plain driver cursor build the map in C.
+        """
+        found: dict[str, str | None] = {}
+        with self._cursor(conn) as cursor:
+            if conn.dialect.name == "postgresql":
+                # a join with the unnested id array is linear whatever plan the (often
+                # stale, during a first big sync) statistics lead to; `= ANY(...)` could
+                # go quadratic
+                sql = (
+                    "SELECT l.external_id, l.source_hash FROM unnest(%s::text[]) AS x(ext) "
+                    "JOIN sync_link l ON l.external_id = x.ext "
+                    "WHERE l.system = %s AND l.entity = %s"
+                )
+                for part in chunks(external_ids, 5000):
+                    cursor.execute(sql, (list(part), system, entity))
+                    found.update(cursor.fetchall())
+                return found
+            for part in chunks(external_ids):
+                cursor.execute(
+                    "SELECT external_id, source_hash FROM sync_link WHERE system = ? AND "
+                    f"entity = ? AND external_id IN ({', '.join('?' * len(part))})",
+                    (system, entity, *part),
+                )
+                found.update(cursor.fetchall())
         return found
+
+    def _link_rows(
+        self, conn: DbConnection, system: str, entity: str, external_ids: list[str]
+    ) -> dict[str, LinkRow]:
+        """Whole links of the (few) records of a batch whose content changed."""
+        found: dict[str, LinkRow] = {}
+        for part in chunks(external_ids):
+            for row in conn.execute(
+                sa.select(LINK.c.external_id, *(LINK.c[name] for name in LinkRow._fields)).where(
+                    LINK.c.system == system,
+                    LINK.c.entity == entity,
+                    LINK.c.external_id.in_(part),
+                )
+            ):
+                found[row[0]] = LinkRow._make(row[1:])
+        return found
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _cursor(conn: DbConnection) -> Iterator[Any]:
+        """A driver cursor inside the connection's current transaction."""
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
 
     def _apply_changes(
         self,
@@ -619,7 +701,7 @@ class SyncEngine:
         runtime: ConnectionRuntime,
         sm: StreamMapping,
         stream: Stream,
-        changed: list[tuple[str, str | None, str, dict[str, Any], str, Any]],
+        changed: list[Changed],
         now: datetime,
         now_db: Any,
         stats: IngestStats,
@@ -629,7 +711,7 @@ class SyncEngine:
     ) -> None:
         """Changes to known records: three-way merge under ownership, conflicts, versions."""
         system, entity = runtime.name, sm.entity
-        cids = [c[5].canonical_id for c in changed]
+        cids = [c.link.canonical_id for c in changed]
         current: dict[str, Any] = {}
         open_conflicts: dict[str, dict[str, Any]] = {}
         for part in chunks(cids):
@@ -645,7 +727,7 @@ class SyncEngine:
             ):
                 open_conflicts.setdefault(row.canonical_id, {})[row.field] = row
         policy = self.policy()
-        for ext, version, src_hash, data, data_hash, link in changed:
+        for ext, version, src_hash, data, data_hash, link, cleared in changed:
             cur = current.get(link.canonical_id)
             if cur is None:  # link without record: treat as new content for that id
                 continue
@@ -669,7 +751,8 @@ class SyncEngine:
                 system=system,
                 base=base,
                 current=ours,
-                incoming=data,
+                # an emptied source field is a change to empty, not a missing one
+                incoming={**data, **dict.fromkeys(cleared)},
                 policy=policy,
                 open_conflict_fields=frozenset(conflicts_here),
             )
@@ -764,9 +847,17 @@ class SyncEngine:
         ext: str,
         now: datetime,
         label: str | None,
-    ) -> None:
+    ) -> int:
+        """Tombstone the record the owning system deleted, and pass the delete on.
+
+        The record keeps its data and gets a new version marked deleted. A target whose
+        connection allows deletes (``propagate_deletes``) and whose stream supports them
+        gets a delete delivery with its own idempotency key; any other target still holding
+        a copy gets an open ``delete`` conflict, so a person decides. Returns the number of
+        deliveries queued.
+        """
         row = conn.execute(
-            sa.select(RECORD.c.canonical_id, RECORD.c.version, RECORD.c.data)
+            sa.select(RECORD.c.canonical_id, RECORD.c.version, RECORD.c.data, RECORD.c.updated_at)
             .join(LINK, LINK.c.canonical_id == RECORD.c.canonical_id)
             .where(
                 LINK.c.system == system,
@@ -776,22 +867,71 @@ class SyncEngine:
             )
         ).first()
         if row is None:
-            return
+            return 0
+        cid, version = row.canonical_id, row.version + 1
         conn.execute(
             RECORD.update()
-            .where(RECORD.c.canonical_id == row.canonical_id)
-            .values(deleted=True, version=row.version + 1, updated_at=now, source_system=system)
+            .where(RECORD.c.canonical_id == cid)
+            .values(deleted=True, version=version, updated_at=now, source_system=system)
         )
         conn.execute(
             VERSION.insert().values(
-                canonical_id=row.canonical_id,
-                version=row.version + 1,
+                canonical_id=cid,
+                version=version,
                 data=row.data,
                 source_system=f"{system}:deleted",
                 mapping_version=label,
                 changed_at=now,
             )
         )
+        holders = set(
+            conn.execute(
+                sa.select(LINK.c.system).where(LINK.c.canonical_id == cid, LINK.c.system != system)
+            ).scalars()
+        )
+        allowed: list[str] = []
+        for target, tsm in self.subscribers(entity):
+            if target == system or target not in holders:
+                continue
+            if self.deletes_allowed(target, tsm.stream):
+                allowed.append(target)
+                continue
+            conn.execute(
+                CONFLICT.insert().values(
+                    entity=entity,
+                    canonical_id=cid,
+                    field="*",
+                    kind="delete",
+                    status="open",
+                    current_value=row.data,
+                    current_source=target,
+                    current_at=row.updated_at,
+                    incoming_value=_dumps(None),
+                    incoming_system=system,
+                    incoming_version=None,
+                    incoming_at=now,
+                    created_at=now,
+                )
+            )
+            log.info("sync.delete_held", entity=entity, canonical_id=cid, target=target)
+        if not allowed:
+            return 0
+        event = f"{system}:{entity}:{ext}:deleted@{version}"
+        return self._enqueue(
+            conn, entity, [(cid, version, event)], exclude=system, now=now, only=allowed
+        )
+
+    def deletes_allowed(self, target: str, stream_name: str) -> bool:
+        """May Spojka delete records in this target stream without asking a person?"""
+        runtime = self.runtime(target)
+        return runtime.settings.propagate_deletes and self.can_delete(target, stream_name)
+
+    def can_delete(self, target: str, stream_name: str) -> bool:
+        """Does the target's connector declare deletes for this stream?"""
+        try:
+            return self.runtime(target).connector.stream(stream_name).supports_deletes
+        except SpojkaError:
+            return False
 
     def _enqueue(
         self,
@@ -801,9 +941,16 @@ class SyncEngine:
         *,
         exclude: str | None,
         now: datetime,
+        only: Iterable[str] | None = None,
     ) -> int:
-        """Outbox rows for every subscriber; the idempotency key makes re-enqueueing a no-op."""
-        targets = [(c, sm) for c, sm in self.subscribers(entity) if c != exclude]
+        """Outbox rows for every subscriber (or the ``only`` ones); the idempotency key makes
+        re-enqueueing a no-op."""
+        chosen = None if only is None else set(only)
+        targets = [
+            (c, sm)
+            for c, sm in self.subscribers(entity)
+            if c != exclude and (chosen is None or c in chosen)
+        ]
         if not targets:
             return 0
         trace_id = tracing.current_trace_id()
@@ -918,9 +1065,9 @@ class SyncEngine:
             link: Any
             for part in chunks(cids):
                 for rec in conn.execute(
-                    sa.select(RECORD.c.canonical_id, RECORD.c.data, RECORD.c.version).where(
-                        RECORD.c.canonical_id.in_(part)
-                    )
+                    sa.select(
+                        RECORD.c.canonical_id, RECORD.c.data, RECORD.c.version, RECORD.c.deleted
+                    ).where(RECORD.c.canonical_id.in_(part))
                 ):
                     records[rec.canonical_id] = rec
                 for link in conn.execute(
@@ -936,6 +1083,7 @@ class SyncEngine:
                         )
                     ).scalars()
                 )
+            bases = self._synced_data(conn, records, links)
         # outcomes, applied together at the end
         written: dict[str, dict[str, Any]] = {}  # canonical id -> link values
         done_ids: list[int] = []
@@ -959,15 +1107,29 @@ class SyncEngine:
                 done_ids.append(row.id)
                 report.skipped += 1
                 continue
-            data = json.loads(record.data)
-            try:
-                target = sm.to_target(data)
-            except RecordError as exc:
-                dead.append((row, data, exc, None, row.attempts + 1))
-                continue
-            target_hash = rules.content_hash(target)
             external_id = known["external_id"] if known else (link.external_id if link else None)
             last_hash = known["written_hash"] if known else (link.written_hash if link else None)
+            data = json.loads(record.data)
+            if record.deleted:
+                if external_id is None or row.canonical_version != record.version:
+                    # never written there, or a write overtaken by the delete: nothing to do
+                    done_ids.append(row.id)
+                    report.skipped += 1
+                    continue
+                target = {"deleted": external_id}
+                target_hash = DELETED_HASH
+            else:
+                try:
+                    target = sm.to_target(data)
+                except RecordError as exc:
+                    dead.append((row, data, exc, None, row.attempts + 1))
+                    continue
+                if external_id is not None and not known:
+                    # a field emptied since the target's last copy is written as a clear
+                    base = bases.get(row.canonical_id)
+                    for key in _cleared_in_target(sm, base, target):
+                        target[key] = None
+                target_hash = rules.content_hash(target)
             if external_id is not None and last_hash == target_hash:
                 written[row.canonical_id] = dict(
                     external_id=external_id,
@@ -983,12 +1145,18 @@ class SyncEngine:
             try:
                 self._rate_limit(runtime)
                 with tracing.trace_context(row.trace_id):
-                    result = runtime.connector.write(
-                        stream,
-                        target,
-                        external_id=external_id,
-                        idempotency_key=row.idempotency_key,
-                    )
+                    if record.deleted:
+                        assert external_id is not None
+                        result = runtime.connector.delete(
+                            stream, external_id, idempotency_key=row.idempotency_key
+                        )
+                    else:
+                        result = runtime.connector.write(
+                            stream,
+                            target,
+                            external_id=external_id,
+                            idempotency_key=row.idempotency_key,
+                        )
             except TransientError as exc:
                 attempts = row.attempts + 1
                 metrics.RETRIES.labels(name).inc()
@@ -1033,6 +1201,28 @@ class SyncEngine:
         runtime.connector.flush()
         self._record_outcomes(runtime, links, written, done_ids, retries, dead, held_ids)
         report.dead_lettered += len(dead)
+
+    def _synced_data(
+        self, conn: DbConnection, records: Mapping[str, Any], links: Mapping[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """Canonical data as each target link last received it (for clears), by id."""
+        wanted = [
+            (cid, link.synced_version)
+            for cid, link in links.items()
+            if link.synced_version
+            and cid in records
+            and link.synced_version < records[cid].version
+            and not records[cid].deleted
+        ]
+        found: dict[str, dict[str, Any]] = {}
+        for part in chunks(wanted, 400):
+            for row in conn.execute(
+                sa.select(VERSION.c.canonical_id, VERSION.c.data).where(
+                    sa.tuple_(VERSION.c.canonical_id, VERSION.c.version).in_(list(part))
+                )
+            ):
+                found[row.canonical_id] = json.loads(row.data)
+        return found
 
     def _record_outcomes(
         self,
@@ -1225,6 +1415,19 @@ class SyncEngine:
             "streams": reports,
             "deliveries": deliveries + ([own] if own else []),
         }
+
+
+def _cleared_in_target(
+    sm: StreamMapping, base: Mapping[str, Any] | None, target: Mapping[str, Any]
+) -> list[str]:
+    """Target fields the target's last copy had and the current record has emptied."""
+    if base is None:
+        return []
+    try:
+        before = sm.to_target(base)
+    except RecordError:
+        return []
+    return [k for k, v in before.items() if v not in (None, "") and k not in target]
 
 
 def _response_of(exc: SpojkaError) -> str | None:

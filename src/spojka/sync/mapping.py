@@ -392,9 +392,45 @@ class StreamMapping:
                 value = getter(raw)
             except (ValueError, TypeError, InvalidOperation, KeyError) as exc:
                 raise RecordError(f"{self.stream}.{name}: {exc}", detail={"field": name}) from None
-            if value is not None:
+            if value is not None and value != "":
                 mapped[name] = value
         return check_contract(self.contract, mapped)
+
+    def canonical_text(self, raw: Mapping[str, Any]) -> str:
+        """Map and validate one source record straight to its stored JSON text."""
+        mapped: dict[str, Any] = {}
+        for name, getter in self.inbound.items():
+            try:
+                value = getter(raw)
+            except (ValueError, TypeError, InvalidOperation, KeyError) as exc:
+                raise RecordError(f"{self.stream}.{name}: {exc}", detail={"field": name}) from None
+            if value is not None and value != "":
+                mapped[name] = value
+        contract = self.contract
+        try:
+            checked = contract.__pydantic_validator__.validate_python(mapped)
+        except PydanticValidationError:
+            check_contract(contract, mapped)  # raises RecordError naming the field
+            raise
+        text: str = contract.__pydantic_serializer__.to_json(checked, exclude_none=True).decode()
+        return text
+
+    def cleared(self, raw: Mapping[str, Any]) -> list[str]:
+        """Canonical fields the record explicitly empties: a source column is present but
+        the mapped value is empty. A field whose columns are all absent from the payload is
+        not cleared (partial payloads leave it as it is)."""
+        names = []
+        for name, getter in self.inbound.items():
+            columns = self.source_columns.get(name)
+            if not columns or not any(c in raw for c in columns):
+                continue
+            try:
+                value = getter(raw)
+            except (ValueError, TypeError, InvalidOperation, KeyError):
+                continue
+            if value is None or value == "":
+                names.append(name)
+        return names
 
     def to_canonical(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Map and validate one source record into canonical data (JSON types)."""

@@ -57,6 +57,13 @@ def new_canonical_id() -> str:
     return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
+def new_canonical_ids(count: int) -> list[str]:
+    """``count`` new canonical ids with one read of the random source (not one per id)."""
+    stamp = time.time_ns()
+    noise = os.urandom(8 * count).hex()
+    return [f"{stamp + i:016x}{noise[16 * i : 16 * i + 16]}" for i in range(count)]
+
+
 def canonical_json(data: Any) -> str:
     """The one JSON text of a value: sorted keys, compact; equal content, equal text."""
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -186,9 +193,6 @@ class MergeResult:
     issues: list[FieldIssue]
 
 
-_MISSING = object()
-
-
 def merge_change(
     *,
     entity: str,
@@ -211,24 +215,26 @@ def merge_change(
     changed: list[str] = []
     issues: list[FieldIssue] = []
     for name, theirs in incoming.items():
-        ours = current.get(name, _MISSING)
-        if ours is not _MISSING and ours == theirs:
+        # an absent field and an empty one are the same value here: the caller passes
+        # only fields the system sent, with None for those it explicitly emptied
+        ours = current.get(name)
+        if ours == theirs:
             continue
-        before = base.get(name, _MISSING)
-        if before is not _MISSING and before == theirs:
+        before = base.get(name)
+        if before == theirs:
             continue  # the system still shows the old value: it did not change this field
         owner = policy.owner_of(entity, name)
-        ours_value = None if ours is _MISSING else ours
         if owner is not None and owner != system:
             issues.append(
-                FieldIssue(
-                    name, "non_owner", policy.violation_mode(entity, name), ours_value, theirs
-                )
+                FieldIssue(name, "non_owner", policy.violation_mode(entity, name), ours, theirs)
             )
             continue
-        if name in open_conflict_fields or (ours is not _MISSING and before != ours):
-            issues.append(FieldIssue(name, "concurrent", "conflict", ours_value, theirs))
+        if name in open_conflict_fields or before != ours:
+            issues.append(FieldIssue(name, "concurrent", "conflict", ours, theirs))
             continue
-        data[name] = theirs
+        if theirs is None:
+            data.pop(name, None)
+        else:
+            data[name] = theirs
         changed.append(name)
     return MergeResult(data=data, changed=changed, issues=issues)

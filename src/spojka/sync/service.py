@@ -270,6 +270,10 @@ def resolve_conflict(
         raise ValidationError("pick must be current or incoming")
     sync = engine or SyncEngine(db)
     now = utcnow()
+    if _conflict_kind(db, conflict_id) == "delete":
+        return _resolve_delete(
+            db=db, sync=sync, conflict_id=conflict_id, pick=pick, actor=actor, reason=reason
+        )
     with db.begin() as conn:
         row = conn.execute(sa.select(CONFLICT).where(CONFLICT.c.id == conflict_id)).first()
         if row is None:
@@ -343,6 +347,79 @@ def resolve_conflict(
             object_id=row.canonical_id,
             before={row.field: before},
             after={row.field: chosen},
+            reason=reason,
+        )
+    refresh_conflict_gauge(db=db)
+    return get_conflict(db=db, conflict_id=conflict_id)
+
+
+def _conflict_kind(db: Engine, conflict_id: int) -> str | None:
+    with db.connect() as conn:
+        kind: str | None = conn.execute(
+            sa.select(CONFLICT.c.kind).where(CONFLICT.c.id == conflict_id)
+        ).scalar()
+    return kind
+
+
+def _resolve_delete(
+    *,
+    db: Engine,
+    sync: SyncEngine,
+    conflict_id: int,
+    pick: str | None,
+    actor: str,
+    reason: str | None,
+) -> ConflictRead:
+    """A record deleted in its owning system, still held by a target: ``incoming`` deletes
+    it there too (with an idempotency key), ``current`` keeps it there."""
+    if pick is None:
+        raise ValidationError("a delete is decided with pick: incoming (delete) or current (keep)")
+    now = utcnow()
+    with db.begin() as conn:
+        row = conn.execute(sa.select(CONFLICT).where(CONFLICT.c.id == conflict_id)).first()
+        if row is None:
+            raise NotFoundError(f"no conflict {conflict_id}")
+        if row.status != "open":
+            raise ConflictError(f"conflict {conflict_id} is already {row.status}")
+        target = str(row.current_source)
+        record = conn.execute(
+            sa.select(RECORD.c.version, RECORD.c.deleted).where(
+                RECORD.c.canonical_id == row.canonical_id
+            )
+        ).first()
+        if record is None or not record.deleted:
+            raise ConflictError(f"record {row.canonical_id} is no longer deleted")
+        if pick == "incoming":
+            streams = [sm.stream for c, sm in sync.subscribers(row.entity) if c == target]
+            if not streams or not all(sync.can_delete(target, s) for s in streams):
+                raise ValidationError(
+                    f"{target} cannot delete {row.entity} records through Spojka; remove it "
+                    "there by hand and resolve with pick=current"
+                )
+            sync._enqueue(
+                conn,
+                row.entity,
+                [(row.canonical_id, record.version, f"conflict:{conflict_id}:delete")],
+                exclude=None,
+                now=now,
+                only=[target],
+            )
+        resolution = {"pick": pick, "delete_in": target if pick == "incoming" else None}
+        conn.execute(
+            CONFLICT.update()
+            .where(CONFLICT.c.id == conflict_id)
+            .values(
+                status="resolved", resolution=_dumps(resolution), resolved_by=actor, resolved_at=now
+            )
+        )
+        _audit(
+            conn,
+            actor=actor,
+            action="sync.conflict.resolve",
+            object_type=row.entity,
+            object_id=row.canonical_id,
+            before={"deleted_in": row.incoming_system, "held_by": target},
+            after={"deleted_in": target} if pick == "incoming" else {"kept_in": target},
             reason=reason,
         )
     refresh_conflict_gauge(db=db)

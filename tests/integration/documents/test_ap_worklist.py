@@ -5,6 +5,8 @@ Tryton (and a real SMTP/IMAP server for the reminder mail)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import random
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -21,16 +23,22 @@ from spojka.api.app import create_app
 from spojka.cli.main import app as cli
 from spojka.core.db import transaction
 from spojka.documents import intake_flow, worklist
+from spojka.documents.reader import extract_file
 from spojka.governance import audit, tokens
 from spojka.governance.models import Role
 from spojka.localsystems.mail import LocalMailServer, ensure_dovecot
 from spojka.runtime import engine
+from spojka.runtime.flows import signal_decision
+from spojka.runtime.models import FlowRun
 from spojka.sync import service as sync_service
+from tests.integration.documents.conftest import FakeModel
 from tests.integration.documents.test_ap_flow import (  # noqa: F401
     Ap,
+    add_and_start,
     ap,
     isdoc_file,
     pending,
+    run_outcome,
     supplier_invoices,
     supplier_with_order,
 )
@@ -286,3 +294,59 @@ def test_mail_intake_command_reads_a_mail_connection_and_starts_the_runs(
         assert again.exit_code == 0 and "0 message(s), 0 invoice(s)" in again.stdout
         wrong = runner.invoke(cli, ["documents", "mail-intake", "--connection", "nic"], env=env)
         assert wrong.exit_code == 1
+
+
+def pdf_file(ap: Ap, docgen: ModuleType, supplier: Any, number: str, lines: list[Any]) -> Path:
+    """The invoice of ``isdoc_file`` printed as a text PDF instead."""
+    xml_path, _ = isdoc_file(ap, docgen, supplier, number, lines)
+    rng = random.Random(number)
+    customer = docgen.company(rng, "CZ")
+    today = dt.date.today()
+    doc = docgen.Doc(
+        "cs", supplier, customer, number, today, today, today + dt.timedelta(days=14), "CZK",
+        "".join(ch for ch in number if ch.isdigit())[-10:], docgen._iban(rng, "CZ"),
+    )  # fmt: skip
+    extracted = extract_file(xml_path).invoice
+    doc.lines = [ln.model_dump() for ln in extracted.lines]
+    doc.breakdown = [b.model_dump() for b in extracted.vat_breakdown]
+    doc.total_without, doc.total_vat = extracted.total_without_vat, extracted.total_vat
+    doc.total_with = doc.amount_due = extracted.total_with_vat
+    path = xml_path.with_suffix(".pdf")
+    path.write_bytes(docgen.render_pdf(doc, "classic", random.Random(3)))
+    return path
+
+
+def test_with_a_model_configured_its_cost_is_counted_into_the_run_record(
+    ap: Ap, docgen: ModuleType, fake_model: FakeModel
+) -> None:
+    lines = [("Konzultace", 3, "1500.00")]
+    supplier, _, _ = supplier_with_order(ap, docgen, 111, lines)
+    path = pdf_file(ap, docgen, supplier, "FP2026-1111", lines)
+    config = ap.app.settings.data_dir / intake_flow.CONFIG_FILE
+    config.write_text(
+        f"model: {{url: '{fake_model.url}', model: local-small, min_confidence: 1.0,\n"
+        "        price_per_1k_prompt: 1.0, price_per_1k_completion: 1.0}\n",
+        encoding="utf-8",
+    )
+    fake_model.content = json.dumps({"iban": "CZ6508000000192000145398"})  # fails its checksum
+    try:
+        workflow_id, _ = add_and_start(ap, path)
+
+        def finished_or_waiting() -> Any:
+            request = pending(ap, workflow_id)
+            if request is not None:
+                signal_decision(decision_id=request.id, decision="reject", actor="petra",
+                                role="approver", reason="test: only the cost matters")  # fmt: skip
+            return run_outcome(ap, workflow_id) in ("automated", "approved", "rejected")
+
+        wait_until("the run to finish", finished_or_waiting)
+    finally:
+        config.unlink(missing_ok=True)
+    assert fake_model.requests, "the model was not asked"
+    with ap.app.sessions() as session:
+        run = session.get(FlowRun, workflow_id)
+        assert run is not None and run.detail is not None
+        assert run.model_cost == pytest.approx((1200 + 40) / 1000)
+        asked = run.detail["model"]
+        assert asked["asked"] and asked["accepted"] == {}
+        assert asked["rejected"][0]["field"] == "iban"

@@ -13,6 +13,8 @@ A stream's entity comes from its config or from the file name through the cs/sk/
 vocabulary (``faktury.csv`` → Invoice). Writes append one row per call, carrying the
 idempotency key in a ``_idempotency_key`` column, so a repeated key is answered from the
 file instead of writing twice (safe across crashes: key and data land in one line).
+Deletes (CSV and JSON lines) rewrite the file without the record's rows and replace it
+atomically; deleting a record that is not there is a success, so a repeat is harmless.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from spojka.model.vocabulary import lookup_entity
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 KEY_COLUMN = "_idempotency_key"
+#: formats whose records the connector can delete (a rewrite of the file without them)
+DELETABLE = frozenset({"csv", "jsonl"})
 SIGNATURE_HEADER = "x-spojka-signature"
 
 
@@ -123,7 +127,7 @@ class FileConnector(Connector):
                     cursor_type=spec.get("cursor_type", "datetime"),
                     version_field=spec.get("version_field"),
                     page_size=int(spec.get("page_size", 1000)),
-                    supports_deletes=False,
+                    supports_deletes=self._file_for(name)[1] in DELETABLE,
                 )
             )
         return result
@@ -137,7 +141,12 @@ class FileConnector(Connector):
         entity = spec.get("entity") or _entity_from_name(name)
         if not entity:
             return super().stream(name)
-        return Stream(name=name, entity=entity, primary_key=spec.get("primary_key", "id"))
+        return Stream(
+            name=name,
+            entity=entity,
+            primary_key=spec.get("primary_key", "id"),
+            supports_deletes=self._file_for(name)[1] in DELETABLE,
+        )
 
     # -- reading ---------------------------------------------------------------------
     def _rows(self, path: Path, fmt: str) -> tuple[Iterator[Record], Any]:
@@ -297,6 +306,53 @@ class FileConnector(Connector):
             raise TransientError(f"file connector: cannot write {path}: {exc}") from exc
         keys[idempotency_key] = external_id
         return WriteResult(external_id=external_id, created=created)
+
+    def delete(self, stream: Stream, external_id: str, *, idempotency_key: str) -> WriteResult:
+        """Rewrite the file without the record's rows (atomically); gone already is fine."""
+        path, fmt = self._file_for(stream.name)
+        if fmt not in DELETABLE:
+            return super().delete(stream, external_id, idempotency_key=idempotency_key)
+        if not path.exists():
+            return WriteResult(external_id=external_id)
+        pk = stream.primary_key
+        tmp = path.with_name(f".{path.name}.deleting")
+        removed = 0
+        try:
+            with (
+                path.open(encoding=self.encoding, newline="") as src,
+                tmp.open("w", encoding=self.encoding, newline="") as dst,
+            ):
+                if fmt == "jsonl":
+                    for line in src:
+                        try:
+                            gone = str(json.loads(line).get(pk)) == external_id
+                        except (ValueError, AttributeError):
+                            gone = False
+                        if gone:
+                            removed += 1
+                        else:
+                            dst.write(line)
+                else:
+                    reader = csv.reader(src, delimiter=self.delimiter)
+                    writer = csv.writer(dst, delimiter=self.delimiter)
+                    header = next(reader, None)
+                    if header is not None:
+                        writer.writerow(header)
+                        names = [h.strip().lstrip("\ufeff") for h in header]
+                        at = names.index(pk) if pk in names else None
+                        for row in reader:
+                            if at is not None and at < len(row) and row[at] == external_id:
+                                removed += 1
+                            else:
+                                writer.writerow(row)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise TransientError(f"file connector: cannot rewrite {path}: {exc}") from exc
+        self._close_open(stream.name)
+        return WriteResult(external_id=external_id, created=False)
 
     def _append_csv(self, path: Path, row: Record) -> None:
         header: list[str]
