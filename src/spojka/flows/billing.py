@@ -89,7 +89,10 @@ def post(invoice_id: int) -> Envelope:
 
 
 @step(name="billing.write_back")
-def write_back(deal: dict[str, str], invoice: dict[str, Any], milestone: str) -> Envelope:
+def write_back(
+    deal: dict[str, str], invoice: dict[str, Any], what: str, project_id: str | None = None
+) -> Envelope:
+    """Number, amount and due date onto the deal (a note) and the project (its ledger page)."""
     cfg = systems.config()
 
     def run() -> bool:
@@ -97,11 +100,20 @@ def write_back(deal: dict[str, str], invoice: dict[str, Any], milestone: str) ->
         for ref, deal_id in deal.items():
             source = ref.split("/", 1)[0]
             text = (
-                f"🧾 Faktura {invoice['number']} vystavena za milník {milestone}: "
+                f"🧾 Faktura {invoice['number']} vystavena za {what}: "
                 f"{invoice['total']} {invoice['currency']} s DPH "
                 f"(bez DPH {invoice['untaxed']}), splatnost {invoice['due_date']}"
             )
             done |= systems.crm(cfg, source).add_note(deal_id, text, f"invoice:{invoice['id']}")
+        if project_id:
+            done |= systems.RedminePm(systems.redmine(cfg)).upsert_ledger(
+                project_id,
+                str(invoice["number"]),
+                what=what,
+                amount=f"{invoice['total']} {invoice['currency']}",
+                due=str(invoice["due_date"]),
+                state="vystavena / issued",
+            )
         return done
 
     return guarded(run)
@@ -135,7 +147,9 @@ def billing(
     if not posted["ok"]:
         return FlowResult(Outcome.failed, detail={"error": posted["error"], "stage": "post"})
     final = posted["value"]
-    wrote = retrying(write_back, drafted["value"]["deal"], final, version["name"])
+    wrote = retrying(
+        write_back, drafted["value"]["deal"], final, f"milník {version['name']}", project_id
+    )
     issued_at = clock()
     return FlowResult(
         Outcome.approved if human else Outcome.automated,
@@ -179,6 +193,9 @@ def poll_milestones() -> list[str]:
         project = pm.client.get(f"/projects/{project_id}.json")["project"]
         if str(project.get("name", "")).startswith("[ZRUŠENO]"):
             continue
+        template = rules.template_of_project(project.get("description"), cfg)
+        if cfg.templates[template].billing != "milestones":
+            continue  # billed by its time entries (flows.timesheets)
         for version in pm.closed_versions(str(project["identifier"])):
             snapshot = {
                 "id": version["id"],

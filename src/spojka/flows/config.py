@@ -56,6 +56,16 @@ class ProjectTemplate(_Strict):
     wbs: list[WbsTask] = Field(default_factory=list)
     sla: Sla
     product: str = Field(description="Tryton product billed by this project")
+    billing: Literal["milestones", "time_and_material"] = Field(
+        "milestones",
+        description="milestones: each closed Redmine version is invoiced; time_and_material: "
+        "the month's Redmine time entries are invoiced after the month ends",
+    )
+    rates: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="time & material: hourly rate per Redmine time-entry activity "
+        "(others bill at hourly_rate)",
+    )
 
     @model_validator(mode="after")
     def _shares_and_milestones(self) -> ProjectTemplate:
@@ -65,6 +75,9 @@ class ProjectTemplate(_Strict):
         names = {m.name for m in self.milestones}
         if len(names) != len(self.milestones):
             raise ValueError("milestone names must be unique")
+        for activity, rate in self.rates.items():
+            if rate <= 0:
+                raise ValueError(f"rate of {activity!r} must be positive, it is {rate}")
         for task in self.wbs:
             if task.milestone not in names:
                 raise ValueError(
@@ -87,6 +100,13 @@ class Limits(_Strict):
     change_request_approval_above: Decimal = Decimal("50000")
     vat_percent: Decimal = Decimal("21")
     payment_days: int = 14
+    sla_at_risk_share: Decimal = Field(
+        Decimal("0.25"),
+        gt=0,
+        lt=1,
+        description="a ticket is at risk when less than this share of its SLA window is left",
+    )
+    dso_window_days: int = Field(90, gt=0, description="sales window of a customer's DSO")
 
 
 class People(_Strict):

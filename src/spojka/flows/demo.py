@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import secrets
 import time
+from decimal import Decimal
 from typing import Any
 
 from spojka.core.errors import SpojkaError
-from spojka.flows import billing, handoff, local, service
+from spojka.flows import billing, customer360, handoff, local, payments, service, tickets
 from spojka.runtime import engine, runs
 from spojka.runtime.flows import signal_decision
 
@@ -99,6 +100,43 @@ def handoff_chapter(ctx: Any) -> None:
         say(
             f"  ✔ invoice {invoice['number']} posted: {invoice['total']} {invoice['currency']} "
             f"incl. DPH, due {invoice['due_date']}; number and amount noted on the deal"
+        )
+        with stack.tryton_client() as erp:
+            local.pay_invoice(erp, int(invoice["id"]), Decimal("50000"))
+        for wid in payments.poll_payments():
+            engine.wait_result(app.settings, wid, timeout=60)
+        say(
+            f"  ✔ 50 000 {invoice['currency']} paid in Tryton → "
+            f"'{invoice['number']} partly paid' on the deal and the project"
+        )
+        with stack.redmine_client() as pm:
+            support = pm.get("/trackers.json")["trackers"]
+            ticket = pm.create_issue(
+                {
+                    "project_id": project["id"],
+                    "tracker_id": next(t["id"] for t in support if t["name"] == "Support"),
+                    "subject": "Faktury se netisknou",
+                }
+            )
+        for wid in tickets.poll_tickets():
+            engine.wait_result(app.settings, wid, timeout=60)
+        view = customer360.build("25596641")  # the demo customer's IČO
+        risk = next((t for t in view.tickets if t.id == ticket["id"]), None)
+        say(
+            f"  ✔ support ticket #{ticket['id']} → task on the BottleCRM account "
+            f"(SLA {risk.sla_kind} by {risk.sla_deadline}, {risk.risk})"
+            if risk
+            else f"  support ticket #{ticket['id']} created"
+        )
+        receivable = ", ".join(
+            f"{r.due} {r.currency} due, DSO {'–' if r.dso_days is None else r.dso_days} d"
+            for r in view.receivables
+        )
+        say(
+            f"  Customer 360 of {view.account.name}: {len(view.deals)} open deals, "
+            f"{len(view.projects)} project(s), {len(view.tickets)} open ticket(s), "
+            f"{len(view.invoices)} invoice(s); {receivable or 'nothing due'} "
+            "(spojka account show 25596641)"
         )
         forecast = service.capacity_forecast(weeks=12)
         say(

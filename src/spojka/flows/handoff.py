@@ -222,6 +222,7 @@ def link_all(deal_data: dict[str, Any], project_id: str, sale_id: str, party_id:
                 links.link(conn, account, "tryton", "party", party_id)
                 if deal.source == "bottlecrm" and deal.account_id:
                     links.link(conn, account, "bottlecrm", "account", deal.account_id)
+                links.attach_to_account(conn, account, canonical)
         return canonical
 
     return guarded(run)

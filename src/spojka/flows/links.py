@@ -68,3 +68,26 @@ def engagements(conn: Connection) -> list[dict[str, Any]]:
         item = found.setdefault(str(row.canonical_id), {"canonical_id": str(row.canonical_id)})
         item[f"{row.system}/{row.entity}"] = str(row.external_id)
     return list(found.values())
+
+
+# An engagement belongs to one customer: the row (spojka, engagement, <engagement id>) carries
+# the customer's canonical id (the one its IČO and its records in each system are linked to).
+
+
+def attach_to_account(conn: Connection, account_id: str, engagement: str) -> None:
+    link(conn, account_id, "spojka", "engagement", engagement)
+
+
+def account_of(conn: Connection, engagement: str) -> str | None:
+    return canonical_for(conn, "spojka", "engagement", engagement)
+
+
+def engagements_of(conn: Connection, account_id: str) -> list[str]:
+    rows = conn.execute(
+        sa.select(LINK.c.external_id).where(
+            LINK.c.canonical_id == account_id,
+            LINK.c.system == "spojka",
+            LINK.c.entity == "engagement",
+        )
+    )
+    return [str(r.external_id) for r in rows]

@@ -110,8 +110,9 @@ def serve_api(app: Spojka) -> tuple[str, Any, threading.Thread]:
     """Spojka's API with the in-process flow worker, under uvicorn in a thread."""
     from spojka.api.app import create_app
 
-    # The runtime is launched here, outside uvicorn's event loop: DBOS refuses to register
-    # queues from inside a running loop (create_app's with_runtime path trips on that).
+    # The runtime is launched here rather than by the app's lifespan (with_runtime): a runtime
+    # already running in this process (tests, the demo) is reused, and stopping this server
+    # does not shut it down — local_stack decides that.
     engine.launch(app.settings, executor_id="flows-local")  # no-op when already running
     port = free_port()
     server = uvicorn.Server(
@@ -238,6 +239,7 @@ def czech_deal(
     start: str = "2027-01-04",
     with_contact: bool = True,
     name: str = "Implementace ERP – Vysočina",
+    product: str = "Implementace ERP",
 ) -> str:
     """A realistic open deal in BottleCRM (account with IČO/DIČ in its notes, contact, lines)."""
     account = client.create(
@@ -278,7 +280,7 @@ def czech_deal(
     )
     client.post(
         f"/api/opportunities/{deal}/line-items/",
-        {"name": "Implementace ERP", "quantity": "120", "unit_price": "2000"},
+        {"name": product, "quantity": "120", "unit_price": "2000"},
     )
     return deal
 
@@ -357,3 +359,49 @@ def tryton_won_opportunity(
         client.button("sale.sale", "quote", [sale])
         client.button("sale.sale", "confirm", [sale])
     return int(opp)
+
+
+def pay_invoice(client: TrytonClient, invoice_id: int, amount: Any = None) -> dict[str, Any]:
+    """A customer's payment recorded in Tryton through its Pay wizard, as an accountant would:
+    the whole amount still to pay, or ``amount`` as a partial payment (by bank transfer)."""
+    methods = client.search("account.invoice.payment.method", [("name", "=", "Bankovní převod")])
+    if not methods:
+        (journal,) = client.search("account.journal", [("code", "=", "CASH")], limit=1)
+        (bank,) = client.search(
+            "account.account", [("code", "=", "1.1.1"), ("company", "=", client.company_id)]
+        )
+        methods = client.create(
+            "account.invoice.payment.method",
+            [
+                {
+                    "name": "Bankovní převod",
+                    "company": client.company_id,
+                    "journal": journal,
+                    "debit_account": bank,
+                    "credit_account": bank,
+                }
+            ],
+        )
+    context = {
+        **client.context,
+        "active_id": invoice_id,
+        "active_ids": [invoice_id],
+        "active_model": "account.invoice",
+    }
+    session, start, _end = client.call("wizard.account.invoice.pay.create", context)
+    try:
+        opened = client.call("wizard.account.invoice.pay.execute", session, {}, start, context)
+        form = {k: v for k, v in opened["view"]["defaults"].items() if not k.endswith(".")}
+        form.update(payment_method=methods[0], description="Platba převodem")
+        if amount is not None:
+            form["amount"] = amount
+        data: dict[str, Any] = {start: form}
+        answer = client.call("wizard.account.invoice.pay.execute", session, data, "choice", context)
+        if answer.get("view"):  # less than what is due: keep the rest open (partial)
+            ask = {k: v for k, v in answer["view"]["defaults"].items() if not k.endswith(".")}
+            data["ask"] = {**ask, "type": "partial"}
+            client.call("wizard.account.invoice.pay.execute", session, data, "pay", context)
+    finally:
+        client.call("wizard.account.invoice.pay.delete", session, context)
+    (row,) = client.read("account.invoice", [invoice_id], ["state", "amount_to_pay"])
+    return dict(row)

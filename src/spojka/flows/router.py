@@ -15,7 +15,17 @@ from starlette.concurrency import run_in_threadpool
 from spojka.api.auth import OPERATE, READ, Principal, get_app, require
 from spojka.connectors.bottlecrm.webhooks import verify_delivery
 from spojka.core.errors import ConfigError
-from spojka.flows import billing, changes, handoff, service, systems
+from spojka.flows import (
+    billing,
+    changes,
+    customer360,
+    handoff,
+    payments,
+    service,
+    systems,
+    tickets,
+    timesheets,
+)
 from spojka.insights import kpi
 
 router = APIRouter(tags=["flows"])
@@ -80,6 +90,39 @@ def kpis(request: Request, principal: Principal = require(READ)) -> list[dict[st
     """Quote-to-cash KPIs from the run records."""
     get_app(request)
     return service.kpis()
+
+
+@router.post("/flows/timesheets/poll")
+def poll_timesheets(request: Request, principal: Principal = require(OPERATE)) -> dict[str, Any]:
+    """Queue time & material billing of last month's unbilled Redmine time entries."""
+    get_app(request)
+    return {"started": timesheets.poll_timesheets()}
+
+
+@router.post("/flows/payments/poll")
+def poll_payments(request: Request, principal: Principal = require(OPERATE)) -> dict[str, Any]:
+    """Queue the payment state of paid or partly paid Tryton invoices onto deal and project."""
+    get_app(request)
+    return {"started": payments.poll_payments()}
+
+
+@router.post("/flows/tickets/poll")
+def poll_tickets(request: Request, principal: Principal = require(OPERATE)) -> dict[str, Any]:
+    """Queue CRM updates for Redmine support tickets whose status or SLA risk changed."""
+    get_app(request)
+    return {"started": tickets.poll_tickets()}
+
+
+@router.get("/accounts/{account_id}/360", tags=["accounts"])
+def account_360(
+    account_id: str, request: Request, principal: Principal = require(READ)
+) -> customer360.Customer360:
+    """One customer across CRM, PM and ERP: open deals, projects with budget burn, open
+    tickets with SLA risk, invoices with amounts due and overdue, DSO, last activities.
+    ``account_id`` is Spojka's canonical id or the customer's IČO; a system that cannot be
+    reached is listed under ``systems`` as unavailable."""
+    get_app(request)
+    return customer360.build(account_id)
 
 
 @router.post("/flows/changes/poll")

@@ -8,7 +8,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -267,6 +267,7 @@ def plan_project(deal: Deal, template_name: str, config: FlowsConfig) -> Project
             f"Rozpočet: {hours} h, {money(deal.amount)} {deal.currency}",
             f"SLA: reakce {template.sla.response_hours} h, "
             f"vyřešení {template.sla.resolution_hours} h",
+            f"Šablona: {template_name}",
             f"Kontakt: {deal.contact_name or ''} {deal.contact_email or ''}".rstrip(),
             f"Obchodník: {deal.owner_email}",
             "Rozsah:",
@@ -307,3 +308,161 @@ def lead_time_seconds(won_at: float | None, ready_at: float) -> float | None:
     if won_at is None:
         return None
     return max(0.0, ready_at - won_at)
+
+
+# -- templates recorded on the project --------------------------------------------------------
+
+_TEMPLATE_LINE = re.compile(r"^Šablona:\s*(?P<name>\S+)", re.MULTILINE)
+_BUDGET_LINE = re.compile(
+    r"^Rozpočet:\s*(?P<hours>[0-9.]+)\s*h,\s*(?P<money>[0-9.]+)\s*(?P<currency>[A-Z]{3})",
+    re.MULTILINE,
+)
+
+
+def template_of_project(description: str | None, config: FlowsConfig) -> str:
+    """The template a project was planned from (its ``Šablona:`` line), else the default."""
+    match = _TEMPLATE_LINE.search(description or "")
+    name = match.group("name") if match else None
+    return name if name in config.templates else config.default_template
+
+
+def budget_of_project(description: str | None) -> tuple[Decimal, Decimal, str] | None:
+    """Hours, money and currency from the ``Rozpočet:`` line the handoff wrote."""
+    match = _BUDGET_LINE.search(description or "")
+    if match is None:
+        return None
+    return Decimal(match.group("hours")), Decimal(match.group("money")), match.group("currency")
+
+
+# -- service tickets: SLA ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlaState:
+    """Where one ticket stands against its SLA."""
+
+    kind: str  # "response" (nobody reacted yet) | "resolution"
+    deadline: datetime
+    hours_left: float  # negative once breached; for a closed ticket: margin at closing
+    risk: str  # "ok" | "at_risk" | "breached" | "met"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "deadline": self.deadline.isoformat(timespec="minutes"),
+            "hours_left": round(self.hours_left, 1),
+            "risk": self.risk,
+        }
+
+
+def sla_state(
+    *,
+    created: datetime,
+    status: str,
+    closed: datetime | None,
+    response_hours: int,
+    resolution_hours: int,
+    now: datetime,
+    at_risk_share: Decimal = Decimal("0.25"),
+) -> SlaState:
+    """SLA of a ticket in calendar hours: a ``New`` ticket runs against the response time,
+    any other against the resolution time; at risk when less than ``at_risk_share`` of the
+    window is left, breached past the deadline."""
+    if closed is not None:
+        deadline = created + timedelta(hours=resolution_hours)
+        margin = (deadline - closed).total_seconds() / 3600
+        return SlaState("resolution", deadline, margin, "met" if margin >= 0 else "breached")
+    kind, window = (
+        ("response", response_hours) if status == "New" else ("resolution", resolution_hours)
+    )
+    deadline = created + timedelta(hours=window)
+    left = (deadline - now).total_seconds() / 3600
+    if left < 0:
+        risk = "breached"
+    elif left < float(at_risk_share) * window:
+        risk = "at_risk"
+    else:
+        risk = "ok"
+    return SlaState(kind, deadline, left, risk)
+
+
+def crm_task_status(status: str, is_closed: bool) -> str:
+    """BottleCRM's task status for a Redmine issue status."""
+    if is_closed:
+        return "Completed"
+    return "New" if status == "New" else "In Progress"
+
+
+# -- time & material -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeLine:
+    """One invoice line of a time & material bill: an activity's hours at its rate."""
+
+    activity: str
+    hours: Decimal
+    rate: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return money(self.hours * self.rate)
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "activity": self.activity,
+            "hours": str(self.hours),
+            "rate": str(self.rate),
+            "amount": str(self.amount),
+        }
+
+
+def time_lines(
+    entries: list[dict[str, Any]], *, rates: dict[str, Decimal], default_rate: Decimal
+) -> list[TimeLine]:
+    """Time entries summed per activity (sorted by name), each at its activity's rate."""
+    hours: dict[str, Decimal] = {}
+    for entry in entries:
+        activity = str(entry.get("activity") or "?")
+        hours[activity] = hours.get(activity, Decimal(0)) + Decimal(str(entry["hours"]))
+    return [
+        TimeLine(name, total.quantize(CENT), rates.get(name, default_rate))
+        for name, total in sorted(hours.items())
+        if total > 0
+    ]
+
+
+def month_end(day: date) -> date:
+    first_next = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return first_next - timedelta(days=1)
+
+
+def last_closed_month(today: date) -> date:
+    """The last day of the month before ``today``'s: time entries up to it are billable."""
+    return today.replace(day=1) - timedelta(days=1)
+
+
+# -- receivables -----------------------------------------------------------------------------
+
+
+def payment_state(state: str, total: Decimal, to_pay: Decimal) -> str:
+    """``paid`` / ``partial`` / ``open`` (or Tryton's own state for drafts and cancels)."""
+    if state == "paid" or (state == "posted" and to_pay <= 0):
+        return "paid"
+    if state == "posted":
+        return "partial" if to_pay < total else "open"
+    return state
+
+
+def overdue_days(due: date | None, to_pay: Decimal, today: date) -> int:
+    if due is None or to_pay <= 0 or due >= today:
+        return 0
+    return (today - due).days
+
+
+def dso_days(*, receivable: Decimal, sales_in_window: Decimal, window_days: int) -> float | None:
+    """Days sales outstanding: what the customer owes now over what it was invoiced in the
+    window, times the window's days (None without sales in the window)."""
+    if sales_in_window <= 0:
+        return None
+    return round(float(receivable / sales_in_window) * window_days, 1)

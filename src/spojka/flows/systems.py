@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from spojka.bootstrap import current
 from spojka.connectors.bottlecrm.client import BottleCRMClient
@@ -220,6 +221,48 @@ class BottleCrm:
         self.client.add_comment("opportunities", deal_id, f"{text}\n{tag}")
         return True
 
+    def url(self, kind: str, record_id: str) -> str:
+        return f"{self.base_url.rstrip('/')}/{kind}/{record_id}"
+
+    def account_detail(self, account_id: str) -> dict[str, Any]:
+        """The account with its deals, tasks, cases and notes (one call)."""
+        body = self.client.get(f"/api/accounts/{account_id}/")
+        return dict(body) if isinstance(body, dict) else {}
+
+    def upsert_account_task(
+        self,
+        account_id: str,
+        key: str,
+        *,
+        title: str,
+        status: str,
+        priority: str,
+        due_date: dt.date | None,
+        description: str,
+    ) -> tuple[str, str]:
+        """The account's task for ``key``: created once, then updated when it changed.
+
+        Answers ``(task id, "created" | "updated" | "unchanged")``.
+        """
+        tag = marker(key)
+        payload: dict[str, Any] = {
+            "title": f"{title[: 199 - len(tag)]} {tag}",
+            "status": status,
+            "priority": priority,
+            "due_date": due_date.isoformat() if due_date else None,
+            "description": description,
+        }
+        for task in self.client.find("tasks", {"title": tag}):
+            if tag not in str(task.get("title")):
+                continue
+            task_id = str(task["id"])
+            current = self.client.fetch("tasks", task_id)
+            if all(str(current.get(k) or "") == str(v or "") for k, v in payload.items()):
+                return task_id, "unchanged"
+            self.client.update("tasks", task_id, payload)
+            return task_id, "updated"
+        return self.client.create("tasks", {**payload, "account": account_id}), "created"
+
     def open_task(self, deal: Deal, title: str, description: str, key: str) -> str:
         """A task for the deal owner, once per key."""
         full = f"{title} {marker(key)}"
@@ -352,6 +395,24 @@ class TrytonCrm:
             domain.append(("write_date", ">=", since))
         return [int(i) for i in self.client.search("sale.opportunity", domain, limit=1000)]
 
+    def deals_of(self, party: int) -> list[dict[str, Any]]:
+        """The party's opportunities (every state), newest first."""
+        return self.client.search_read(
+            "sale.opportunity",
+            [("party", "=", party)],
+            [
+                "description",
+                "state",
+                "amount",
+                "currency.code",
+                "conversion_probability",
+                "end_date",
+                "start_date",
+                "sales",
+            ],
+            order=[("id", "DESC")],
+        )
+
     def sale_of(self, deal_id: str) -> int | None:
         (row,) = self.client.read("sale.opportunity", [int(deal_id)], ["sales"])
         sales = row.get("sales") or []
@@ -369,6 +430,15 @@ def crm(cfg: FlowsConfig, source: str) -> BottleCrm | TrytonCrm:
 # -- PM: Redmine ---------------------------------------------------------------------------------
 
 
+LEDGER_PAGE = "Fakturace"
+LEDGER_HEADER = (
+    "# Fakturace\n\n"
+    "Vedeno Spojkou: faktury z ERP a jejich úhrady / invoices and payments, kept by Spojka.\n\n"
+    "| Faktura | Za | Částka s DPH | Splatnost | Stav |\n"
+    "|---|---|---|---|---|"
+)
+
+
 class RedminePm:
     def __init__(self, client: RedmineClient) -> None:
         self.client = client
@@ -379,7 +449,18 @@ class RedminePm:
             if what == "trackers":
                 rows = self.client.get("/trackers.json")["trackers"]
             elif what == "custom_fields":
-                rows = self.client.get("/custom_fields.json")["custom_fields"]
+                # Issue fields only: the time-entry field of the same name has its own id.
+                rows = [
+                    f
+                    for f in self.client.get("/custom_fields.json")["custom_fields"]
+                    if f.get("customized_type") == "issue"
+                ]
+            elif what == "time_entry_fields":
+                rows = [
+                    f
+                    for f in self.client.get("/custom_fields.json")["custom_fields"]
+                    if f.get("customized_type") == "time_entry"
+                ]
             elif what == "roles":
                 rows = self.client.get("/roles.json")["roles"]
             else:
@@ -498,6 +579,83 @@ class RedminePm:
                     }
                 },
             )
+        return True
+
+    def url(self, path: str) -> str:
+        return f"{self.client.url.rstrip('/')}/{path.lstrip('/')}"
+
+    def _time_key_field(self) -> int:
+        field = self._lookup("time_entry_fields").get(KEY_FIELD)
+        if field is None:
+            raise ConfigError(
+                f"Redmine has no time-entry custom field {KEY_FIELD!r}: Spojka marks billed "
+                "time entries with it (add it as a filterable text field)"
+            )
+        return field
+
+    def unbilled_time(self, project_id: str, until: dt.date) -> list[dict[str, Any]]:
+        """Time entries of a project up to ``until`` that no invoice has billed yet."""
+        field = self._time_key_field()
+        params: dict[str, Any] = {
+            "project_id": project_id,
+            "to": until.isoformat(),
+            f"cf_{field}": "!*",
+        }
+        rows = self.client.iter_all("/time_entries.json", "time_entries", **params)
+        return [
+            {
+                "id": int(r["id"]),
+                "hours": str(r["hours"]),
+                "activity": (r.get("activity") or {}).get("name"),
+                "user": (r.get("user") or {}).get("name"),
+                "spent_on": r.get("spent_on"),
+                "issue": (r.get("issue") or {}).get("id"),
+            }
+            for r in rows
+        ]
+
+    def mark_billed(self, entry_ids: list[int], label: str) -> None:
+        """Write the invoice onto each billed time entry (the same value twice is a no-op)."""
+        field = self._time_key_field()
+        for entry_id in entry_ids:
+            self.client.put(
+                f"/time_entries/{entry_id}.json",
+                {"time_entry": {"custom_fields": [{"id": field, "value": label}]}},
+            )
+
+    def upsert_ledger(
+        self,
+        identifier: str,
+        number: str,
+        *,
+        state: str,
+        what: str | None = None,
+        amount: str | None = None,
+        due: str | None = None,
+    ) -> bool:
+        """One row per invoice on the project's wiki page ``Fakturace``; True if it changed."""
+        path = f"/projects/{identifier}/wiki/{LEDGER_PAGE}.json"
+        try:
+            text = str(self.client.get(path)["wiki_page"]["text"] or "")
+        except NotFoundError:
+            text = LEDGER_HEADER
+        lines = text.rstrip("\n").splitlines()
+        prefix = f"| {number} |"
+        for index, line in enumerate(lines):
+            if line.startswith(prefix):
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                cells += ["–"] * (5 - len(cells))
+                new = [number, what or cells[1], amount or cells[2], due or cells[3], state]
+                row = "| " + " | ".join(new) + " |"
+                if row == line:
+                    return False
+                lines[index] = row
+                break
+        else:
+            lines.append(f"| {number} | {what or '–'} | {amount or '–'} | {due or '–'} | {state} |")
+        self.client.put(
+            path, {"wiki_page": {"text": "\n".join(lines) + "\n", "comments": f"Spojka: {number}"}}
+        )
         return True
 
     def closed_versions(self, identifier: str) -> list[dict[str, Any]]:
@@ -697,27 +855,54 @@ class TrytonErp:
         key: str,
     ) -> int:
         """A customer invoice draft (``account.invoice`` out) for one milestone."""
+        return self.invoice_draft_lines(
+            party=party,
+            currency=currency,
+            product=product,
+            lines=[(Decimal(1), amount, text)],
+            text=text,
+            sale_number=sale_number,
+            key=key,
+        )
+
+    def invoice_draft_lines(
+        self,
+        *,
+        party: int,
+        currency: str,
+        product: int,
+        lines: list[tuple[Decimal, Decimal, str]],
+        text: str,
+        sale_number: str | None,
+        key: str,
+    ) -> int:
+        """A customer invoice draft with ``(quantity, unit price, text)`` lines of one product,
+        taxed by the product's category (VAT); once per key."""
         found = self._marked("account.invoice", key)
         if found is not None:
             return found
         receivable = self._receivable_account(party)
-        line = self._line(product, Decimal(1), amount, text)
-        revenue = line.pop("_revenue", None)
-        if revenue:
-            line["account"] = revenue
-        line["currency"] = self.currency_id(currency)
-        line["company"] = self.client.company_id
+        currency_id = self.currency_id(currency)
+        rows = []
+        for quantity, unit_price, line_text in lines:
+            line = self._line(product, quantity, unit_price, line_text)
+            revenue = line.pop("_revenue", None)
+            if revenue:
+                line["account"] = revenue
+            line["currency"] = currency_id
+            line["company"] = self.client.company_id
+            rows.append(line)
         addresses = self.client.search("party.address", [("party", "=", party)], limit=1)
         values: dict[str, Any] = {
             "type": "out",
             "party": party,
             "company": self.client.company_id,
-            "currency": line["currency"],
+            "currency": currency_id,
             "account": receivable,
             "description": text[:200],
             "reference": sale_number,
             "comment": f"{text}\n{marker(key)}",
-            "lines": [["create", [line]]],
+            "lines": [["create", rows]],
         }
         if addresses:
             values["invoice_address"] = addresses[0]
@@ -773,6 +958,61 @@ class TrytonErp:
             "currency": (row.get("currency.") or {}).get("code"),
             "due_date": due,
         }
+
+    def url(self, model: str, record_id: int | str) -> str:
+        """The Tryton client's link to a record (``tryton://host:port/db/model/…``)."""
+        netloc = urlsplit(self.client.url).netloc
+        return f"tryton://{netloc}/{self.client.database}/model/{model}/{record_id}"
+
+    def customer_invoices(self, domain: list[Any]) -> list[dict[str, Any]]:
+        """Customer invoices matching ``domain`` with what is still to pay and the due date."""
+        rows = self.client.search_read(
+            "account.invoice",
+            [("type", "=", "out"), *domain],
+            [
+                "number",
+                "state",
+                "total_amount",
+                "amount_to_pay",
+                "currency.code",
+                "invoice_date",
+                "lines_to_pay",
+                "description",
+                "reference",
+                "comment",
+            ],
+            order=[("invoice_date", "DESC"), ("id", "DESC")],
+        )
+        line_ids = [i for row in rows for i in row.get("lines_to_pay") or []]
+        maturity: dict[int, dt.date] = {}
+        if line_ids:
+            for line in self.client.read("account.move.line", line_ids, ["maturity_date"]):
+                if line.get("maturity_date"):
+                    maturity[int(line["id"])] = line["maturity_date"]
+        found = []
+        for row in rows:
+            dates = [maturity[i] for i in row.get("lines_to_pay") or [] if i in maturity]
+            total = Decimal(str(row.get("total_amount") or 0))
+            to_pay = Decimal(str(row.get("amount_to_pay") or 0))
+            if row.get("state") in ("draft", "validated", "cancelled"):
+                to_pay = Decimal(0) if row.get("state") == "cancelled" else total
+            found.append(
+                {
+                    "id": int(row["id"]),
+                    "number": row.get("number"),
+                    "state": row.get("state"),
+                    "total": total,
+                    "to_pay": to_pay,
+                    "currency": (row.get("currency.") or {}).get("code"),
+                    "invoice_date": _date(row.get("invoice_date")),
+                    "due_date": min(dates) if dates else None,
+                    "description": row.get("description"),
+                    "reference": row.get("reference"),
+                    "comment": row.get("comment") or "",
+                    "url": self.url("account.invoice", row["id"]),
+                }
+            )
+        return found
 
     def post_invoice(self, invoice_id: int) -> dict[str, Any]:
         with unique_races():

@@ -21,6 +21,7 @@ FLOWS = {
     "flows.handoff": "lead_time_s",
     "flows.billing": "time_to_invoice_s",
     "flows.change_request": "cycle_time_s",
+    "flows.timesheet_billing": "time_to_invoice_s",
 }
 
 
@@ -87,8 +88,21 @@ def load(session: Session) -> list[FlowKpi]:
     return compute((r[0], r[1], r[2], r[3]) for r in rows)
 
 
+def _rounded(value: Any, digits: int) -> Any:
+    return round(value, digits) if isinstance(value, float) else value
+
+
 def as_dicts(kpis: list[FlowKpi]) -> list[dict[str, Any]]:
-    return [asdict(k) for k in kpis]
+    """KPIs as plain values: seconds to 0.1 s, shares to 0.1 %."""
+    rows = []
+    for kpi in kpis:
+        row = asdict(kpi)
+        for name in ("median_s", "p90_s"):
+            row[name] = _rounded(row[name], 1)
+        for name in ("without_human", "failure_rate"):
+            row[name] = _rounded(row[name], 3)
+        rows.append(row)
+    return rows
 
 
 class KpiCollector(Collector):

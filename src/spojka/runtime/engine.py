@@ -27,6 +27,9 @@ FLOW_MODULES: list[str] = [
     "spojka.flows.handoff",
     "spojka.flows.billing",
     "spojka.flows.changes",
+    "spojka.flows.timesheets",
+    "spojka.flows.payments",
+    "spojka.flows.tickets",
     "spojka.sync.flows",
     "spojka.documents.intake_flow",
 ]
