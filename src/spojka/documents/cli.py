@@ -173,9 +173,10 @@ def add(
         True, "--flow/--no-flow", help="Start the documents.ap_intake run (--no-flow: only store)"
     ),
 ) -> None:
-    """Store each file once (by content hash) in the data folder, read it, record it and start
-    its AP run (a worker — `spojka worker` or `spojka serve` — carries it out).
-    The same invoice sent again as another file (same supplier + number + total) is flagged.
+    """Store each file once (by content hash), read it and start its AP run.
+
+    A worker (`spojka worker` or `spojka serve`) carries the run out. The same invoice sent
+    again as another file (same supplier + number + total) is flagged.
 
     Example: spojka documents add inbox/*.pdf
     """
@@ -330,8 +331,9 @@ def show(
     document_id: int = typer.Argument(..., help="Stored document id"),
     output_format: str = typer.Option("table", "--format", "-f", help="table or json"),
 ) -> None:
-    """A stored document: each field with its value, source and confidence, the checks it
-    fails now, the exception it waits in, and its versions.
+    """A stored document: fields with value, source and confidence; failed checks; versions.
+
+    Also the exception it waits in, if any.
 
     Example: spojka documents show 12
     """
@@ -387,8 +389,10 @@ def release(
     reason: str = typer.Option(None, help="Why it may go on"),
     minutes: float = typer.Option(None, help="Minutes spent on it (for the KPIs)"),
 ) -> None:
-    """Release a document from the exception worklist; its run continues with the current
-    (corrected) version. Correct first with `spojka documents correct`.
+    """Release a document from the exception worklist; its run continues.
+
+    The run reads the current (corrected) version: correct first with
+    `spojka documents correct`.
 
     Example: spojka documents release 12 --actor petra --reason "cena dohodnuta" --minutes 4
     """
@@ -424,8 +428,10 @@ def watch(
         2.0, min=0.0, help="Leave files modified within this many seconds (still being written)"
     ),
 ) -> None:
-    """Take in every invoice that appears in FOLDER: stored once, the AP run started, the file
-    moved to FOLDER/processed; an unreadable one goes to FOLDER/failed with a .reason.txt.
+    """Take in every invoice that appears in FOLDER (stored once, AP run started).
+
+    Taken files move to FOLDER/processed; an unreadable one goes to FOLDER/failed with a
+    NAME.reason.txt beside it.
 
     Example: spojka documents watch /srv/scan/faktury --worker
     """
@@ -483,8 +489,9 @@ def mail_intake(
     connection: str = typer.Option(..., "--connection", help="A mail connection (kind mail)"),
     flow: bool = typer.Option(True, "--flow/--no-flow", help="Start the AP run for each invoice"),
 ) -> None:
-    """Read the new messages of a mailbox and take in their invoice attachments (stored once;
-    the mailbox's checkpoint moves on, so nothing is read twice).
+    """Take in the invoice attachments of a mailbox's new messages (stored once).
+
+    The mailbox's checkpoint moves on, so nothing is read twice.
 
     Example: spojka documents mail-intake --connection faktury
     """
