@@ -147,6 +147,7 @@ class LocalMailServer:
         """Which uid owns the maildirs. Dovecot refuses uid 0, so root uses ``dovecot``."""
         if os.geteuid() != 0:
             return os.geteuid(), os.getegid(), getpass.getuser()
+        ensure_dovecot()  # its package creates the user (first use on a fresh machine)
         try:
             entry = pwd.getpwnam("dovecot")
         except KeyError:

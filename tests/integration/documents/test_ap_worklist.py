@@ -26,7 +26,7 @@ from spojka.documents import intake_flow, worklist
 from spojka.documents.reader import extract_file
 from spojka.governance import audit, tokens
 from spojka.governance.models import Role
-from spojka.localsystems.mail import LocalMailServer, ensure_dovecot
+from spojka.localsystems.mail import LocalMailServer
 from spojka.runtime import engine
 from spojka.runtime.flows import signal_decision
 from spojka.runtime.models import FlowRun
@@ -158,7 +158,6 @@ def test_an_unanswered_exception_is_reminded_then_escalated_to_finance(
     supplier, _, _ = supplier_with_order(ap, docgen, 88, [("Konzultace", 10, "1500.00")])
     path, _ = isdoc_file(ap, docgen, supplier, "FP2026-0808", [("Konzultace", 10, "1650.00")])
     config = ap.app.settings.data_dir / intake_flow.CONFIG_FILE
-    ensure_dovecot()  # before LocalMailServer(), which needs Dovecot's user to exist
     with LocalMailServer() as mail:
         petra = mail.add_mailbox("petra@firma.test", "heslo-petra")
         finance = mail.add_mailbox("uctarna@firma.test", "heslo-uctarna")
@@ -259,7 +258,6 @@ def test_mail_intake_command_reads_a_mail_connection_and_starts_the_runs(
     lines = [("Licence Spojka (roční)", 1, "9000.00")]
     supplier, _, _ = supplier_with_order(ap, docgen, 99, lines)
     path, _ = isdoc_file(ap, docgen, supplier, "FP2026-0909", lines)
-    ensure_dovecot()
     with LocalMailServer() as mail:
         box = mail.add_mailbox("faktury@firma.test", "heslo-faktury")
         sync_service.save_connection(
