@@ -500,6 +500,7 @@ def build(key: str, *, now: dt.datetime | None = None) -> Customer360:
             future.result()
     if cfg.systems.redmine is not None:
         _guard(view, "redmine", lambda: _pm_side(view, customer, cfg, now))
+    view.deals.sort(key=lambda d: (d.system, d.name))
     view.activities.sort(key=lambda a: a.when or "", reverse=True)
     del view.activities[MAX_ACTIVITIES:]
     view.tickets.sort(key=lambda t: t.hours_left)

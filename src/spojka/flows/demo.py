@@ -102,7 +102,7 @@ def handoff_chapter(ctx: Any) -> None:
             f"incl. DPH, due {invoice['due_date']}; number and amount noted on the deal"
         )
         with stack.tryton_client() as erp:
-            local.pay_invoice(erp, int(invoice["id"]), Decimal("50000"))
+            local.pay_invoice(erp, int(invoice["invoice"]), Decimal("50000"))
         for wid in payments.poll_payments():
             engine.wait_result(app.settings, wid, timeout=60)
         say(
