@@ -179,7 +179,7 @@ def account_show(
 
     deals = Table(title="Open deals")
     for column in ("deal", "stage", "amount", "probability", "link"):
-        deals.add_column(column, justify="right" if column == "amount" else "left")
+        deals.add_column(column, justify="right" if column == "amount" else "left", overflow="fold")
     for deal in view.deals:
         deals.add_row(
             deal.name,
@@ -192,7 +192,7 @@ def account_show(
 
     projects = Table(title="Projects")
     for column in ("project", "status", "hours spent / budget", "burn", "milestones", "link"):
-        projects.add_column(column)
+        projects.add_column(column, overflow="fold")
     for p in view.projects:
         projects.add_row(
             p.name,
@@ -208,13 +208,13 @@ def account_show(
 
     tickets_table = Table(title="Open support tickets")
     for column in ("ticket", "status", "SLA deadline", "left", "risk", "link"):
-        tickets_table.add_column(column)
+        tickets_table.add_column(column, overflow="fold")
     colours = {"ok": "green", "at_risk": "yellow", "breached": "bold red"}
     for t in view.tickets:
         tickets_table.add_row(
             f"#{t.id} {t.subject}",
             t.status,
-            f"{t.sla_deadline} ({t.sla_kind})",
+            f"{t.sla_deadline[:16].replace('T', ' ')} UTC ({t.sla_kind})",
             f"{t.hours_left:.1f} h",
             f"[{colours.get(t.risk, 'white')}]{t.risk}[/]",
             t.url,
@@ -223,7 +223,9 @@ def account_show(
 
     invoices = Table(title="Invoices")
     for column in ("number", "state", "total", "to pay", "due", "overdue", "link"):
-        invoices.add_column(column, justify="right" if column in ("total", "to pay") else "left")
+        invoices.add_column(
+            column, justify="right" if column in ("total", "to pay") else "left", overflow="fold"
+        )
     for inv in view.invoices:
         invoices.add_row(
             inv.number or f"({inv.state})",
@@ -244,7 +246,7 @@ def account_show(
 
     activities = Table(title="Last activities")
     for column in ("when", "system", "what", "link"):
-        activities.add_column(column)
+        activities.add_column(column, overflow="fold")
     for a in view.activities:
         activities.add_row((a.when or "–")[:16], a.system, f"{a.kind}: {a.text}"[:90], a.url or "–")
     _show(activities)
