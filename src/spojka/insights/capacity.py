@@ -106,8 +106,8 @@ def as_table(rows: list[WeekRow]) -> list[dict[str, Any]]:
         {
             "week": r.week.isoformat(),
             "role": r.role,
-            "demand_h": r.demand,
-            "capacity_h": r.capacity,
+            "demand_h": round(r.demand, 1),
+            "capacity_h": round(r.capacity, 1),
             "utilisation": None if r.utilisation is None else round(r.utilisation, 2),
             "over_allocated": r.over,
         }
