@@ -20,7 +20,7 @@ from spojka.governance.models import Role
 
 ALL_ROLES = frozenset(Role)
 READ = ALL_ROLES
-APPROVE = frozenset({Role.approver, Role.admin})
+APPROVE = frozenset({Role.approver, Role.finance, Role.admin})
 OPERATE = frozenset({Role.integrator, Role.admin})
 AUDIT = frozenset({Role.auditor, Role.admin})
 ADMIN = frozenset({Role.admin})

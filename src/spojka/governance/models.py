@@ -19,6 +19,7 @@ class Role(StrEnum):
     admin = "admin"
     integrator = "integrator"
     approver = "approver"
+    finance = "finance"  # the second approver of large supplier invoices (documents AP)
     viewer = "viewer"
     auditor = "auditor"
 
