@@ -27,6 +27,7 @@ from spojka.governance.router import router as governance_router
 from spojka.quality.router import router as quality_router
 from spojka.runtime import engine
 from spojka.runtime.router import router as runtime_router
+from spojka.sync.intake import FAST_PATH as webhook_fast_path
 from spojka.sync.router import ensure_worker as ensure_sync_worker
 from spojka.sync.router import router as sync_router
 from spojka.sync.router import stop_workers as stop_sync_workers
@@ -85,6 +86,9 @@ def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        # Spojka's own middleware traces and measures requests; FastAPI's native telemetry
+        # would only cost a provider check on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     telemetry.configure(instance.settings.otlp_endpoint)
     app.state.spojka = instance
@@ -128,5 +132,6 @@ def create_app(instance: Spojka, *, with_runtime: bool = False) -> FastAPI:
         RequestContextMiddleware,
         max_body_bytes=instance.settings.max_body_bytes,
         max_upload_bytes=instance.settings.max_upload_bytes,
+        fast_paths=[webhook_fast_path],  # webhook deliveries skip the framework's routing
     )
     return app

@@ -1,9 +1,12 @@
-"""One pure-ASGI middleware: trace id, body-size limit, request metrics."""
+"""One pure-ASGI middleware: trace id, body-size limit, request metrics; and fast paths,
+hot routes served as plain ASGI ahead of the framework's routing."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -42,11 +45,43 @@ class _TooLarge(Exception):
 UPLOAD_PATHS = ("/api/v1/documents",)
 
 
+@dataclass(frozen=True)
+class FastPath:
+    """A hot route answered by ``handle(scope, receive, send, app)`` instead of the framework
+    (``app``: the rest of the stack, for the requests it hands on). It still runs under this
+    middleware: trace id, body-size limit and metrics (labelled with ``route``)."""
+
+    method: str
+    prefix: str
+    route: str
+    handle: Callable[[Scope, Receive, Send, ASGIApp], Awaitable[None]]
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_upload_bytes: int,
+        fast_paths: Sequence[FastPath] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.fast_paths = tuple(fast_paths)
+
+    def _fast_path(self, scope: Scope) -> FastPath | None:
+        for fast in self.fast_paths:
+            if scope.get("method") == fast.method and scope.get("path", "").startswith(fast.prefix):
+                return fast
+        return None
+
+    def _bound(self, fast: FastPath) -> ASGIApp:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await fast.handle(scope, receive, send, self.app)
+
+        return app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,6 +93,8 @@ class RequestContextMiddleware:
         trace_id = tracing.parse_traceparent(headers.get("traceparent"))
         start = time.perf_counter()
         status_holder = {"status": 500}
+        fast = self._fast_path(scope)
+        app = self.app if fast is None else self._bound(fast)
         with (
             telemetry.server_span(f"{scope.get('method')} {scope.get('path')}", headers) as span_id,
             tracing.trace_context(span_id or trace_id) as tid,
@@ -85,11 +122,11 @@ class RequestContextMiddleware:
                     await send(message)
 
                 try:
-                    await self.app(scope, limited_receive, send_with_trace)
+                    await app(scope, limited_receive, send_with_trace)
                 except _TooLarge:
                     await self._reject_too_large(scope, send, status_holder, limit)
         route = scope.get("route")
-        route_path: str = getattr(route, "path", None) or "unmatched"
+        route_path: str = (fast.route if fast else getattr(route, "path", None)) or "unmatched"
         method: str = scope.get("method", "")
         HTTP_REQUESTS.labels(method, route_path, str(status_holder["status"])).inc()
         HTTP_SECONDS.labels(method, route_path).observe(time.perf_counter() - start)

@@ -28,14 +28,17 @@ loops, retries, rate limits and checkpoints. A connector is small and stateless 
    A vendor whose set-up request must be answered in its own way (a handshake echoing a
    secret) overrides :meth:`webhook_handshake`; one that expects a particular answer to
    every delivery overrides :meth:`webhook_accepted`. Both return a :class:`WebhookReply`.
-7. :meth:`health` says whether the system answers.
-8. Map every failure onto the error tree at the edge: :func:`classify_status` is the one
+7. :meth:`read_one` returns the current record with an id (``None`` if there is none). The
+   webhook inbox completes id-only events (``{"event_id", "stream", "id"}``) with it. The
+   default pages through the stream; override it with the system's read-by-id call.
+8. :meth:`health` says whether the system answers.
+9. Map every failure onto the error tree at the edge: :func:`classify_status` is the one
    HTTP status mapping (429 with ``Retry-After``, 5xx → ``TransientError``; 401 →
    ``AuthError``, 403 → ``ForbiddenError``, 404, 409, 400/422, other 4xx →
    ``PermanentError``), :func:`raise_for_status` applies it to an httpx response and
    :func:`transport_errors` turns timeouts and refused connections into ``TransientError``.
    :class:`spojka.connectors.saas.SaasClient` bundles all of it for a JSON API.
-9. Register it in your package's ``pyproject.toml``::
+10. Register it in your package's ``pyproject.toml``::
 
        [project.entry-points."spojka.connectors"]
        redmine = "mypackage.redmine:RedmineConnector"
@@ -173,6 +176,18 @@ class Connector:
                 yield str(record[stream.primary_key])
             if page.next_token is None:
                 return
+            page_token = page.next_token
+
+    def read_one(self, stream: Stream, external_id: str) -> Record | None:
+        """The current record with this id, or None when the system has no such record."""
+        page_token: str | None = None
+        while True:
+            page = self.read_page(stream, since=None, page_token=page_token)
+            for record in page.records:
+                if str(record.get(stream.primary_key)) == external_id:
+                    return record
+            if page.next_token is None:
+                return None
             page_token = page.next_token
 
     # -- writing -------------------------------------------------------------------

@@ -178,6 +178,7 @@ class WebhookEvent(Base):
     trace_id: Mapped[str | None] = mapped_column(sa.String(32))
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[float | None]  # unix time; an id-only event's fetch is retried
 
 
 class RateBucket(Base):

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from spojka.connectors import registry
 from spojka.core import tracing
 from spojka.core.db import utcnow
-from spojka.core.errors import ConflictError, NotFoundError, ValidationError
+from spojka.core.errors import ConflictError, NotFoundError, SpojkaError, ValidationError
 from spojka.governance.secret_store import default_store, externalise_secrets
-from spojka.sync import metrics, rules
+from spojka.sync import metrics, rules, webhooks
 from spojka.sync.engine import SyncEngine, SyncSettings, _dumps
 from spojka.sync.mapping import RecordError, check_contract, parse_mapping
 from spojka.sync.models import ConflictRead, DeadLetterRead
@@ -535,6 +535,13 @@ def replay_dead_letters(
             continue
         stream = runtime.connector.stream(sm.stream)
         record = json.loads(item.payload) if item.payload else {}
+        if item.error_class == webhooks.FETCH_ERROR:  # an id-only webhook: fetch it again
+            try:
+                with tracing.trace_context(item.trace_id):
+                    record = webhooks.fetch_record(runtime, sm.stream, str(item.external_id))
+            except SpojkaError:
+                counts["failed_again"] += 1
+                continue
         with db.begin() as conn, tracing.trace_context(item.trace_id):
             stats, _ = sync.ingest(conn, runtime, sm, stream, [record], origin="replay")
             conn.execute(

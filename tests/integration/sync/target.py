@@ -3,7 +3,9 @@
 The server keeps records per stream, gives each change a growing version number (a change
 counter, like many APIs' ``updated`` sequence), honours ``Idempotency-Key`` like Stripe-style
 APIs do, can be switched to answer 503 (down) and rejects names containing ``POISON`` with
-422. It runs in a thread of the test process; workers run in other processes.
+422. ``GET /<stream>/<id>`` reads one record (id-only webhooks are completed with it); its
+reads can be made to fail for a while (503) or for good (410). It runs in a thread of the
+test process; workers run in other processes.
 """
 
 from __future__ import annotations
@@ -45,10 +47,21 @@ class TargetState:
         self.replayed = 0  # requests answered from the idempotency store
         self.down = False
         self.failed = 0
+        self.reads_down = 0  # reads by id answer 503 this many more times
+        self.gone: set[str] = set()  # ids whose read answers 410 (a permanent refusal)
+        self.reads: Counter[str] = Counter()  # reads by id per record id
 
     def all(self, stream: str) -> dict[str, dict[str, Any]]:
         with self.lock:
             return {k: dict(v) for k, v in self.records.get(stream, {}).items()}
+
+    def add(self, stream: str, record_id: str, **fields: Any) -> int:
+        """A user creates a record in the system's own UI; returns its version."""
+        with self.lock:
+            self.seq += 1
+            table = self.records.setdefault(stream, {})
+            table[record_id] = {**fields, "id": record_id, "version": self.seq}
+            return self.seq
 
     def edit(self, stream: str, record_id: str, **changes: Any) -> int:
         """A user edits a record in the system's own UI."""
@@ -89,9 +102,29 @@ def _handler(state: TargetState) -> type[BaseHTTPRequestHandler]:
                 return None
             return body if isinstance(body, dict) else None
 
+        def _read_one(self, stream: str, record_id: str) -> None:
+            with state.lock:
+                state.reads[record_id] += 1
+                if state.down or state.reads_down > 0:
+                    state.reads_down = max(0, state.reads_down - 1)
+                    state.failed += 1
+                    self._send(503, {"error": "maintenance"}, {"Retry-After": "0"})
+                    return
+                if record_id in state.gone:
+                    self._send(410, {"error": "record no longer shared"})
+                    return
+                record = state.records.get(stream, {}).get(record_id)
+            if record is None:
+                self._send(404, {"error": "no such record"})
+            else:
+                self._send(200, dict(record))
+
         def do_GET(self) -> None:
             url = urlparse(self.path)
-            stream = url.path.strip("/")
+            stream, _, record_id = url.path.strip("/").partition("/")
+            if record_id:
+                self._read_one(stream, record_id)
+                return
             query = parse_qs(url.query)
             since = int(query.get("since", ["0"])[0] or 0)
             offset = int(query.get("offset", ["0"])[0] or 0)
@@ -219,6 +252,15 @@ class HttpTargetConnector(Connector):
         body = r.json()
         nxt = body["next"]
         return Page(records=body["records"], next_token=None if nxt is None else str(nxt))
+
+    def read_one(self, stream: Stream, external_id: str) -> dict[str, Any] | None:
+        with transport_errors("target"):
+            r = self.client.get(f"/{stream.name}/{external_id}")
+        if r.status_code == 404:
+            return None
+        raise_for_status(r, system="target")
+        record: dict[str, Any] = r.json()
+        return record
 
     def list_ids(self, stream: Stream) -> Iterable[str]:
         token: str | None = None
