@@ -731,7 +731,18 @@ class SyncEngine:
             cur = current.get(link.canonical_id)
             if cur is None:  # link without record: treat as new content for that id
                 continue
-            if data_hash == cur.data_hash:
+            if cur.deleted:
+                # the system that deleted it shows it again with a newer version (restored
+                # from its bin): restore it; anything else about a deleted record waits
+                seen = link.source_version
+                if cur.source_system != system or (
+                    version is not None and seen is not None and version == seen
+                ):
+                    stats.stale += 1
+                    link_updates.append((version, src_hash, link.synced_version, now_db, link.id))
+                    continue
+            restore = bool(cur.deleted)
+            if data_hash == cur.data_hash and not restore:
                 stats.echoes += 1
                 link_updates.append((version, src_hash, cur.version, now_db, link.id))
                 continue
@@ -801,7 +812,7 @@ class SyncEngine:
                     system=system,
                 )
             synced = link.synced_version
-            if result.changed:
+            if result.changed or restore:
                 new_version = cur.version + 1
                 try:
                     text = check_contract(sm.contract, result.data).canonical_json()
@@ -819,19 +830,18 @@ class SyncEngine:
                         data_hash=rules.text_hash(text),
                         mapping_version=runtime.mapping_label,
                         source_system=system,
+                        deleted=False,
                         updated_at=now,
                     )
                 )
                 new_versions.append(
                     (link.canonical_id, new_version, text, system, runtime.mapping_label, now_db)
                 )
-                fanout.append(
-                    (
-                        link.canonical_id,
-                        new_version,
-                        f"{system}:{stream.name}:{ext}:{version or src_hash}",
-                    )
-                )
+                event = f"{system}:{stream.name}:{ext}:{version or src_hash}"
+                if restore:
+                    event += f":restored@{new_version}"
+                    self._withdraw_delete_decisions(conn, link.canonical_id, now)
+                fanout.append((link.canonical_id, new_version, event))
                 stats.applied += 1
                 if not result.issues:
                     synced = new_version
@@ -884,6 +894,13 @@ class SyncEngine:
                 changed_at=now,
             )
         )
+        # the record's source hash is forgotten: if it shows up again, even unchanged,
+        # ingest looks at it and restores it
+        conn.execute(
+            LINK.update()
+            .where(LINK.c.system == system, LINK.c.entity == entity, LINK.c.external_id == ext)
+            .values(source_hash=None, updated_at=now)
+        )
         holders = set(
             conn.execute(
                 sa.select(LINK.c.system).where(LINK.c.canonical_id == cid, LINK.c.system != system)
@@ -919,6 +936,23 @@ class SyncEngine:
         event = f"{system}:{entity}:{ext}:deleted@{version}"
         return self._enqueue(
             conn, entity, [(cid, version, event)], exclude=system, now=now, only=allowed
+        )
+
+    def _withdraw_delete_decisions(self, conn: DbConnection, cid: str, now: datetime) -> None:
+        """A restored record needs no decision about deleting its copies any more."""
+        conn.execute(
+            CONFLICT.update()
+            .where(
+                CONFLICT.c.canonical_id == cid,
+                CONFLICT.c.kind == "delete",
+                CONFLICT.c.status == "open",
+            )
+            .values(
+                status="resolved",
+                resolution=_dumps({"restored": True}),
+                resolved_by="spojka",
+                resolved_at=now,
+            )
         )
 
     def deletes_allowed(self, target: str, stream_name: str) -> bool:
@@ -1109,6 +1143,8 @@ class SyncEngine:
                 continue
             external_id = known["external_id"] if known else (link.external_id if link else None)
             last_hash = known["written_hash"] if known else (link.written_hash if link else None)
+            if last_hash == DELETED_HASH and not record.deleted:
+                external_id = None  # Spojka deleted the copy; the restored record is new there
             data = json.loads(record.data)
             if record.deleted:
                 if external_id is None or row.canonical_version != record.version:
@@ -1239,11 +1275,14 @@ class SyncEngine:
         with self.db.begin() as conn:
             for cid, values in written.items():
                 link = links.get(cid)
-                if link is not None and link.external_id == values["external_id"]:
+                if link is not None and (
+                    link.external_id == values["external_id"] or link.written_hash == DELETED_HASH
+                ):
                     conn.execute(
                         LINK.update()
                         .where(LINK.c.id == link.id)
                         .values(
+                            external_id=values["external_id"],
                             written_version=values["written_version"],
                             written_hash=values["written_hash"],
                             synced_version=values["synced_version"],

@@ -39,9 +39,20 @@ from tests.integration.sync.target import (
 ERP_SETTINGS = {"max_attempts": 3, "retry_base_s": 0.01, "retry_cap_s": 0.05}
 
 
+class _Table(dict[str, dict[str, Any]]):
+    """Records of one stream. The small server numbers a new record ``len(table) + 1``;
+    counting deleted records too keeps ids from being reused, as in a real system."""
+
+    deleted = 0
+
+    def __len__(self) -> int:
+        return super().__len__() + self.deleted
+
+
 class DeletingState(TargetState):
     def __init__(self) -> None:
         super().__init__()
+        self.records["accounts"] = _Table()
         self.deletes: Counter[str] = Counter()  # per idempotency key: real deletions
 
 
@@ -57,9 +68,11 @@ def _deleting_handler(state: DeletingState) -> type[BaseHTTPRequestHandler]:
                     state.replayed += 1
                     self._send(200, {"id": record_id})
                     return
-                table = state.records.get(stream, {})
+                table = state.records.get(stream, _Table())
                 if table.pop(record_id, None) is not None:
                     state.deletes[key] += 1
+                    if isinstance(table, _Table):
+                        table.deleted += 1
                 state.idempotent[key] = (record_id, state.seq)
             self._send(200, {"id": record_id})
 
@@ -231,6 +244,30 @@ def test_an_allowed_delete_reaches_the_target_once_with_an_idempotency_key(
         )
     engine.deliver("erp")
     assert erp.state.deletes == Counter({key: 1}) and erp.state.replayed == 1
+
+
+def test_a_record_restored_in_its_owner_comes_back_everywhere(
+    db_url: str, tmp_path: Path, erp: DeletingTarget
+) -> None:
+    engine = _synced(db_url, tmp_path, erp, propagate_deletes=True)
+    db = engine.db
+    service.reconcile(db=db, engine=engine, connection="crm", apply=True)
+    engine.deliver("erp")
+    assert sorted(erp.state.all("accounts")) == ["1", "3"]
+
+    folder = tmp_path / "crm"
+    restored = write_accounts(folder / "restored", 2)[1]  # the same row as before the delete
+    with (folder / "accounts.csv").open("a", encoding="utf-8", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=list(restored)).writerow(
+            {**restored, "zmeneno": "2026-02-01T08:00:00"}  # restored from the bin later
+        )
+    engine.run("crm")
+    record = service.find_record(db=db, system="crm", entity="Account", external_id="1")
+    assert record["deleted"] is False and record["version"] == 3
+    assert record["links"]["erp"] == "4"  # created anew in the ERP, link moved to it
+    accounts = erp.state.all("accounts")
+    assert sorted(accounts) == ["1", "3", "4"] and accounts["4"]["name"] == restored["nazev"]
+    assert service.list_conflicts(db=db) == []
 
 
 EXPORT_MAPPING = """
