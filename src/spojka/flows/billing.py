@@ -119,25 +119,19 @@ def write_back(
     return guarded(run)
 
 
-@flow(FLOW, subject_arg="subject")
-def billing(
-    project_id: str, version: dict[str, Any], done_at: float | None = None, subject: str = ""
-) -> FlowResult:
-    """Invoice one closed milestone; an approver releases drafts above the limit."""
-    cfg_limit = systems.config().limits.invoice_approval_above
-    drafted = retrying(draft, project_id, version)
-    if not drafted["ok"]:
-        return FlowResult(Outcome.failed, detail={"error": drafted["error"], "stage": "draft"})
-    invoice = drafted["value"]["invoice"]
-    human = False
-    if rules.needs_approval(Decimal(invoice["total"]), cfg_limit):
-        human = True
-        answer = await_decision(
-            subject=f"Faktura za {version['name']}"[:200],
-            summary=f"Návrh faktury {invoice['total']} {invoice['currency']} za milník "
-            f"{version['name']} čeká na schválení",
-            topic="invoice",
-        )
+def release_and_post(
+    invoice: dict[str, Any], *, subject: str, summary: str
+) -> FlowResult | tuple[dict[str, Any], bool]:
+    """Post an invoice draft, first asking an approver when it is above the limit.
+
+    Returns the posted invoice and whether a person released it, or the run's result when
+    the draft was rejected or posting failed.
+    """
+    human = rules.needs_approval(
+        Decimal(invoice["total"]), systems.config().limits.invoice_approval_above
+    )
+    if human:
+        answer = await_decision(subject=subject[:200], summary=summary, topic="invoice")
         if answer is None or answer.get("decision") != "approve":
             return FlowResult(
                 Outcome.rejected,
@@ -146,7 +140,27 @@ def billing(
     posted = retrying(post, int(invoice["id"]))
     if not posted["ok"]:
         return FlowResult(Outcome.failed, detail={"error": posted["error"], "stage": "post"})
-    final = posted["value"]
+    return posted["value"], human
+
+
+@flow(FLOW, subject_arg="subject")
+def billing(
+    project_id: str, version: dict[str, Any], done_at: float | None = None, subject: str = ""
+) -> FlowResult:
+    """Invoice one closed milestone; an approver releases drafts above the limit."""
+    drafted = retrying(draft, project_id, version)
+    if not drafted["ok"]:
+        return FlowResult(Outcome.failed, detail={"error": drafted["error"], "stage": "draft"})
+    invoice = drafted["value"]["invoice"]
+    released = release_and_post(
+        invoice,
+        subject=f"Faktura za {version['name']}",
+        summary=f"Návrh faktury {invoice['total']} {invoice['currency']} za milník "
+        f"{version['name']} čeká na schválení",
+    )
+    if isinstance(released, FlowResult):
+        return released
+    final, human = released
     wrote = retrying(
         write_back, drafted["value"]["deal"], final, f"milník {version['name']}", project_id
     )

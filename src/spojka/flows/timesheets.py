@@ -21,7 +21,7 @@ from spojka.bootstrap import current
 from spojka.core.errors import PermanentError
 from spojka.flows import billing, links, rules, systems
 from spojka.flows.handoff import Envelope, _audit, clock, guarded, retrying
-from spojka.runtime import FlowResult, Outcome, await_decision, flow, step
+from spojka.runtime import FlowResult, Outcome, flow, step
 
 FLOW = "flows.timesheet_billing"
 
@@ -97,34 +97,24 @@ def timesheet_billing(
     project_id: str, period: str, entries: list[dict[str, Any]], subject: str = ""
 ) -> FlowResult:
     """Invoice a project's unbilled time up to the end of ``period`` (YYYY-MM)."""
-    limit = systems.config().limits.invoice_approval_above
     drafted = retrying(draft, project_id, period, entries)
     if not drafted["ok"]:
         return FlowResult(Outcome.failed, detail={"error": drafted["error"], "stage": "draft"})
     value = drafted["value"]
     invoice = value["invoice"]
-    human = False
-    if rules.needs_approval(Decimal(invoice["total"]), limit):
-        human = True
-        lines = "\n".join(
-            f"- {ln['activity']}: {ln['hours']} h × {ln['rate']} = {ln['amount']}"
-            for ln in value["lines"]
-        )
-        answer = await_decision(
-            subject=f"Výkazy {period}: {value['project_name']}"[:200],
-            summary=f"Návrh faktury {invoice['total']} {invoice['currency']} s DPH za "
-            f"{value['hours']} h ({len(entries)} výkazů) čeká na schválení:\n{lines}",
-            topic="invoice",
-        )
-        if answer is None or answer.get("decision") != "approve":
-            return FlowResult(
-                Outcome.rejected,
-                detail={"invoice": invoice["id"], "reason": (answer or {}).get("reason")},
-            )
-    posted = retrying(billing.post, int(invoice["id"]))
-    if not posted["ok"]:
-        return FlowResult(Outcome.failed, detail={"error": posted["error"], "stage": "post"})
-    final = posted["value"]
+    lines = "\n".join(
+        f"- {ln['activity']}: {ln['hours']} h × {ln['rate']} = {ln['amount']}"
+        for ln in value["lines"]
+    )
+    released = billing.release_and_post(
+        invoice,
+        subject=f"Výkazy {period}: {value['project_name']}",
+        summary=f"Návrh faktury {invoice['total']} {invoice['currency']} s DPH za "
+        f"{value['hours']} h ({len(entries)} výkazů) čeká na schválení:\n{lines}",
+    )
+    if isinstance(released, FlowResult):
+        return released
+    final, human = released
     marked = retrying(mark_billed, [int(e["id"]) for e in entries], str(final["number"]))
     wrote = retrying(
         billing.write_back, value["deal"], final, f"práci {period} ({value['hours']} h)", project_id
