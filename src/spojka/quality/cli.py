@@ -39,6 +39,12 @@ def dedupe_command(
     id_column: str = typer.Option(..., "--id-column", help="Column with a unique row id."),
     column: list[str] = typer.Option([], "--column", help=_AUTO_MAP_HELP),
     out: Path = typer.Option(..., "--out", help="Where to write id,cluster_id."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Processes normalising the values (default: the cores there are, at most 4).",
+    ),
 ) -> None:
     """Cluster the rows of FILE that describe the same company or person.
 
@@ -47,10 +53,11 @@ def dedupe_command(
     seconds. Uses the product's matching code and default thresholds.
     """
     explicit = parse_column_options(column) if column else None
-    with console.status("matching…"):
-        result, mapping, ids = dedupe_file(
-            file, entity=entity, id_column=id_column, columns=explicit
-        )
+    # no spinner: its refresh thread would keep the normalising workers from forking
+    console.print("matching…", style="dim", highlight=False)
+    result, mapping, ids = dedupe_file(
+        file, entity=entity, id_column=id_column, columns=explicit, workers=workers
+    )
     write_clusters(out, ids, result.cluster_of)
     mapped = ", ".join(f"{field}←{col}" for field, col in mapping.items())
     console.print(f"columns: {mapped}", highlight=False)

@@ -10,21 +10,36 @@ from __future__ import annotations
 
 import gc
 import time
-from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from spojka.quality.batch import (
+    BoolArray,
+    CompanyColumns,
+    FloatArray,
+    IntArray,
+    candidate_pairs,
+    score_companies,
+)
 from spojka.quality.matching import (
     DEFAULT_SETTINGS,
     BlockingIndex,
     Decision,
+    Features,
     MatchSettings,
     PairScore,
     Prepared,
+    features_of,
     hard_conflict,
     prepare,
+    prepare_columns,
+    prepared_rows,
     score_pair,
 )
+from spojka.quality.parallel import default_workers
 
 
 class ConstrainedUnionFind:
@@ -173,71 +188,144 @@ def dedupe(
     """Cluster records of one entity: block, score candidate pairs, cluster merge links."""
     # Millions of small, long-lived objects: the cyclic GC would rescan them again and
     # again for nothing (nothing here makes cycles), so it pauses for the run.
-    gc_was_enabled = gc.isenabled()
+    with _gc_paused():
+        started = time.perf_counter()
+        rows = [prepare(entity, record_id, values) for record_id, values in records]
+        ids = [p.record_id for p in rows]
+        return _cluster(entity, ids, features_of(rows), rows, settings, started, progress)
+
+
+def dedupe_columns(
+    entity: str,
+    ids: Sequence[str],
+    columns: Mapping[str, Sequence[str | None]],
+    settings: MatchSettings = DEFAULT_SETTINGS,
+    *,
+    progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> DedupeResult:
+    """``dedupe`` for a table given column by column (canonical field → one value per id).
+
+    The same clusters as ``dedupe``; each distinct value of a column is normalised once,
+    on ``workers`` processes (default: the cores available, at most four).
+    """
+    with _gc_paused():
+        started = time.perf_counter()
+        features = prepare_columns(
+            entity, ids, columns, workers=default_workers() if workers is None else workers
+        )
+        result = cluster_features(entity, ids, features, settings, progress=progress)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def cluster_features(
+    entity: str,
+    ids: Sequence[str],
+    features: Features,
+    settings: MatchSettings = DEFAULT_SETTINGS,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> DedupeResult:
+    """Block, score and cluster a prepared table (``matching.prepare_columns``)."""
+    with _gc_paused():
+        return _cluster(entity, ids, features, None, settings, time.perf_counter(), progress)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _dedupe(entity, records, settings, progress=progress)
+        yield
     finally:
-        if gc_was_enabled:
+        if was_enabled:
             gc.enable()
 
 
-def _dedupe(
+#: pairs scored at once by the company fast path (bounds the temporary arrays)
+_CHUNK = 500_000
+
+
+def _score_pairs(
     entity: str,
-    records: Iterable[tuple[str, Mapping[str, str | None]]],
+    ids: Sequence[str],
+    features: Features,
+    rows: list[Prepared] | None,
+    left: IntArray,
+    right: IntArray,
     settings: MatchSettings,
-    *,
     progress: Callable[[int], None] | None,
-) -> DedupeResult:
-    started = time.perf_counter()
-    prepared = [prepare(entity, record_id, values) for record_id, values in records]
-    index = BlockingIndex(entity, settings)
-    for position, p in enumerate(prepared):
-        index.add(position, p)
-    links: list[ScoredLink] = []
-    negatives: list[tuple[int, int]] = []
-    # most compared pairs are clear non-matches: keep them compact (12 bytes a pair)
-    opposing_left, opposing_right, opposing_score = array("i"), array("i"), array("f")
-    compared = 0
-    merge_at, review_at, cannot_at = (
-        settings.merge_threshold,
-        settings.review_threshold,
-        settings.cannot_link_below,
-    )
-    for done, (a, b) in enumerate(index.iter_pairs(), start=1):
-        compared = done
+    companies: CompanyColumns | None,
+) -> tuple[FloatArray, BoolArray]:
+    """Score and hard-conflict flag of every candidate pair."""
+    if companies is not None:
+        scores, hard = np.zeros(left.size), np.zeros(left.size, dtype=np.bool_)
+        for start in range(0, left.size, _CHUNK):
+            part = slice(start, start + _CHUNK)
+            scores[part], hard[part] = score_companies(companies, left[part], right[part])
+            if progress is not None:
+                progress(min(start + _CHUNK, left.size))
+        return scores, hard
+    prepared = rows if rows is not None else prepared_rows(ids, features)
+    score_list: list[float] = []
+    hard_list: list[bool] = []
+    for done, (a, b) in enumerate(zip(left.tolist(), right.tolist(), strict=True), start=1):
         pa, pb = prepared[a], prepared[b]
-        result = score_pair(entity, pa, pb, settings)
-        score = result.score
-        if hard_conflict(entity, pa, pb, score, settings):
-            negatives.append((a, b))
-        elif score < cannot_at:
-            opposing_left.append(a)
-            opposing_right.append(b)
-            opposing_score.append(score)
-        elif score >= review_at:
-            links.append(ScoredLink(a, b, score, "merge" if score >= merge_at else "review"))
+        score = score_pair(entity, pa, pb, settings).score
+        score_list.append(score)
+        hard_list.append(hard_conflict(entity, pa, pb, score, settings))
         if progress is not None and done % 50_000 == 0:
             progress(done)
-    # only records that take part in a merge can be chained; keep their cannot-links
-    linked = {x for link in links if link.decision == "merge" for x in (link.left, link.right)}
-    cannot = [(a, b) for a, b in negatives if a in linked and b in linked]
-    against = [
-        (a, b, score)
-        for a, b, score in zip(opposing_left, opposing_right, opposing_score, strict=True)
-        if a in linked and b in linked
+    return np.asarray(score_list, dtype=np.float64), np.asarray(hard_list, dtype=np.bool_)
+
+
+def _cluster(
+    entity: str,
+    ids: Sequence[str],
+    features: Features,
+    rows: list[Prepared] | None,
+    settings: MatchSettings,
+    started: float,
+    progress: Callable[[int], None] | None,
+) -> DedupeResult:
+    """Block, score and cluster a prepared table (``rows``: the same records, if at hand)."""
+    size = len(ids)
+    companies = CompanyColumns.of(features) if entity == "account" else None
+    if companies is None and rows is None:
+        rows = prepared_rows(ids, features)
+    left, right = candidate_pairs(entity, rows or (), settings, companies)
+    scores, hard = _score_pairs(
+        entity, ids, features, rows, left, right, settings, progress, companies
+    )
+    opposing = ~hard & (scores < settings.cannot_link_below)
+    linking = ~hard & ~opposing & (scores >= settings.review_threshold)
+    merging = linking & (scores >= settings.merge_threshold)
+    links = [
+        ScoredLink(a, b, score, "merge" if score >= settings.merge_threshold else "review")
+        for a, b, score in zip(
+            left[linking].tolist(), right[linking].tolist(), scores[linking].tolist(), strict=True
+        )
     ]
-    uf = cluster_links(len(prepared), links, cannot, against)
+    # only records that take part in a merge can be chained; keep their cannot-links
+    linked = np.zeros(size, dtype=np.bool_)
+    linked[left[merging]] = True
+    linked[right[merging]] = True
+    both_linked = linked[left] & linked[right]
+    cannot = zip(left[hard & both_linked].tolist(), right[hard & both_linked].tolist(), strict=True)
+    kept = opposing & both_linked
+    against = zip(left[kept].tolist(), right[kept].tolist(), scores[kept].tolist(), strict=True)
+    uf = cluster_links(size, links, cannot, against)
     cluster_of: dict[str, str] = {}
     representative: dict[int, str] = {}
-    for position, p in enumerate(prepared):
+    for position, record_id in enumerate(ids):
         root = uf.find(position)
         # a cluster is named after its first record, so a singleton keeps its own id
-        cluster_of[p.record_id] = representative.setdefault(root, p.record_id)
+        cluster_of[record_id] = representative.setdefault(root, record_id)
     return DedupeResult(
         cluster_of=cluster_of,
-        records=len(prepared),
-        pairs_compared=compared,
+        records=size,
+        pairs_compared=int(left.size),
         links=links,
         seconds=time.perf_counter() - started,
     )

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from spojka.core.errors import ValidationError
-from spojka.quality.clustering import DEFAULT_SETTINGS, DedupeResult, MatchSettings, dedupe
+from spojka.quality.clustering import (
+    DEFAULT_SETTINGS,
+    DedupeResult,
+    MatchSettings,
+    cluster_features,
+)
 from spojka.quality.fields import resolve_mapping
+from spojka.quality.matching import prepare_columns
+from spojka.quality.parallel import default_workers
 
 
 def parse_column_options(options: Sequence[str]) -> dict[str, str]:
@@ -65,6 +73,27 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return headers, rows
 
 
+def read_columns(path: Path, names: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """The named columns of a CSV file, each as one list of values (row order kept).
+
+    Reads like ``iter_rows``: a missing cell is ``""``, blank lines are skipped, and when a
+    header repeats, its last column counts. Returns the headers and the columns.
+    """
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        sample = handle.read(64 * 1024)
+        handle.seek(0)
+        reader = csv.reader(handle, dialect=_sniff_dialect(sample))
+        headers = next(reader, [])
+        where = {header: index for index, header in enumerate(headers)}
+        rows = [row for row in reader if row]
+    width = len(headers)
+    for n, row in enumerate(rows):
+        if len(row) < width:
+            rows[n] = row + [""] * (width - len(row))
+    columns = {name: [row[where[name]] for row in rows] for name in names}
+    return headers, columns
+
+
 def dedupe_file(
     path: Path,
     *,
@@ -73,26 +102,35 @@ def dedupe_file(
     columns: Mapping[str, str] | None = None,
     settings: MatchSettings = DEFAULT_SETTINGS,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> tuple[DedupeResult, dict[str, str], list[str]]:
-    """Cluster a CSV file's rows; returns the result, the mapping used and the row ids in order."""
+    """Cluster a CSV file's rows; returns the result, the mapping used and the row ids in order.
+
+    ``workers``: processes normalising the values (default: the cores available, at most 4).
+    """
     headers = read_headers(path)
     mapping = resolve_mapping(entity, headers, id_column=id_column, explicit=columns)
-    ids: list[str] = []
-    seen: set[str] = set()
-
-    def records() -> Iterator[tuple[str, dict[str, str | None]]]:
-        # rows stream straight into matching: only their features stay in memory
-        for row in iter_rows(path):
-            record_id = row[id_column]
+    wanted = list(dict.fromkeys([id_column, *mapping.values()]))
+    _, table = read_columns(path, wanted)
+    ids = table[id_column]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        for record_id in ids:
             if record_id in seen:
                 raise ValidationError(
                     f"id column {id_column!r} is not unique: {record_id!r} repeats"
                 )
             seen.add(record_id)
-            ids.append(record_id)
-            yield record_id, {field: row.get(column) for field, column in mapping.items()}
-
-    result = dedupe(entity, records(), settings, progress=progress)
+    started = time.perf_counter()
+    features = prepare_columns(
+        entity,
+        ids,
+        {field: table[column] for field, column in mapping.items()},
+        workers=default_workers() if workers is None else workers,
+    )
+    del table  # the raw text is not needed any more: only the features are compared
+    result = cluster_features(entity, ids, features, settings, progress=progress)
+    result.seconds = time.perf_counter() - started
     return result, mapping, ids
 
 

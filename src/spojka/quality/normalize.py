@@ -55,7 +55,8 @@ def fold(text: str) -> str:
 def clean_text(text: str) -> str:
     """Trim, collapse whitespace, drop control characters; keep case and diacritics."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
     return " ".join(text.split())
 
 
@@ -129,8 +130,12 @@ def _punct_to_space(folded: str) -> str:
     return " ".join(_PUNCT.sub(" ", folded).split())
 
 
+#: every legal form starts with one of these letters: the lookahead skips other words fast
+_LEGAL_FIRST_LETTERS = "acdgijklopsvz"
 _LEGAL_ANY = re.compile(
-    r"(?<!\S)(?:"
+    r"(?<!\S)(?=["
+    + _LEGAL_FIRST_LETTERS
+    + r"])(?:"
     + "|".join(f"(?P<f{i}>{pattern})" for i, (_, pattern) in enumerate(_LEGAL_FORM_PATTERNS))
     + r")(?!\S)"
 )
@@ -186,10 +191,13 @@ def _canonical_display(display: str, legal_form: str) -> str:
 # --------------------------------------------------------------------------- identifiers
 
 
+_ICO_NOISE = re.compile(r"(?i)^\s*i[čc]o?\s*:?|\s")
+
+
 @lru_cache(maxsize=16384)
 def normalize_ico(raw: str) -> str:
     """IČO as 8 digits with a valid mod-11 check digit (leading zeros restored)."""
-    digits = re.sub(r"(?i)^\s*i[čc]o?\s*:?|\s", "", raw)
+    digits = raw if raw.isascii() and raw.isdigit() else _ICO_NOISE.sub("", raw)
     if not digits.isdigit():
         raise InvalidValue("ico_format", f"IČO {raw!r} must contain digits only")
     if len(digits) > 8:
@@ -200,10 +208,14 @@ def normalize_ico(raw: str) -> str:
     return digits
 
 
+_VAT_SEPARATORS = re.compile(r"[\s.\-/]")
+_VAT_LABEL = re.compile(r"^(DI[ČC]|I[ČC]DPH|VAT|UID)?:?")
+
+
 def normalize_vat(raw: str, *, default_country: str = "CZ") -> str:
     """DIČ / IČ DPH / EU VAT id, compact, with country: ``CZ 255 96 641`` → ``CZ25596641``."""
-    compact = re.sub(r"[\s.\-/]", "", raw).upper()
-    compact = re.sub(r"^(DI[ČC]|I[ČC]DPH|VAT|UID)?:?", "", compact)
+    compact = _VAT_SEPARATORS.sub("", raw).upper()
+    compact = _VAT_LABEL.sub("", compact)
     if not compact:
         raise InvalidValue("vat_missing", "VAT id is empty")
     if compact[:2].isdigit():
@@ -213,7 +225,27 @@ def normalize_vat(raw: str, *, default_country: str = "CZ") -> str:
     # a legal person's DIČ is CZ + IČO: the IČO check is the whole validation
     if len(compact) == 10 and compact.startswith("CZ") and is_valid_ico(compact[2:]):
         return compact
+    if _is_plain_sk_ic_dph(compact):
+        return compact
     return _validate_vat(compact, raw)
+
+
+def _is_plain_sk_ic_dph(compact: str) -> bool:
+    """SK + 10 digits passing the IČ DPH rule (no leading 0, 3rd digit 2/3/4/7/8/9, mod 11).
+
+    python-stdnum accepts these too (after trying the number as a rodné číslo first); checking
+    the common case here skips that slower path. Anything else goes to python-stdnum.
+    """
+    digits = compact[2:]
+    return (
+        len(compact) == 12
+        and compact.startswith("SK")
+        and digits.isascii()
+        and digits.isdigit()
+        and digits[0] != "0"
+        and digits[2] in "234789"
+        and int(digits) % 11 == 0
+    )
 
 
 @lru_cache(maxsize=16384)
@@ -297,8 +329,15 @@ def phone_match_key(raw: str) -> str | None:
 
     Cheaper than full parsing and good enough to compare; ``normalize_phone`` validates.
     """
-    digits = "".join(ch for ch in raw if ch.isdigit())
+    if raw.isascii():
+        digits = raw.translate(_KEEP_ASCII_DIGITS)
+    else:
+        digits = "".join(ch for ch in raw if ch.isdigit())
     return digits[-9:] if len(digits) >= 9 else None
+
+
+#: str.translate table deleting every ASCII character but the digits
+_KEEP_ASCII_DIGITS = {cp: None for cp in range(128) if not chr(cp).isdigit()}
 
 
 _EMAIL_RE = re.compile(
@@ -332,10 +371,13 @@ FREEMAIL_DOMAINS = frozenset(
 )
 
 
+_MAILTO = re.compile(r"(?i)^mailto:")
+
+
 def normalize_email(raw: str) -> str:
     """Lower-case address without ``mailto:`` and surrounding brackets."""
     text = raw.strip().strip("<>").strip()
-    text = re.sub(r"(?i)^mailto:", "", text).lower()
+    text = _MAILTO.sub("", text).lower()
     if "@" in text:
         local, _, host = text.rpartition("@")
         try:
@@ -352,12 +394,15 @@ def normalize_email(raw: str) -> str:
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
+_URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
+
+
 def normalize_domain(raw: str) -> str:
     """Host of a web address or e-mail, lower-case, no ``www.``: ``WWW.Acme.cz/x`` → ``acme.cz``."""
     text = raw.strip().lower()
     if "@" in text and "://" not in text:
         text = text.rpartition("@")[2]
-    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    text = _URL_SCHEME.sub("", text)
     text = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     text = text.rsplit("@", 1)[-1].split(":", 1)[0].rstrip(".")
     text = text.removeprefix("www.")
@@ -420,6 +465,29 @@ _NUMBER_PART = re.compile(
 _ZIP_CITY = re.compile(r"^(?:(?:CZ|SK)[\s-]?)?(\d{3}\s?\d{2})\s+(.+)$")
 
 
+_BARE_CP = re.compile(r"(?i)č\.?\s*p\.?|c\.?\s*p\.?")
+
+
+def split_street(street: str) -> tuple[str | None, str | None, str | None]:
+    """``Vinohradská 1511/230`` → (``Vinohradská``, č.p. ``1511``, č.o. ``230``)."""
+    street_name: str | None
+    house: str | None = None
+    orientation: str | None = None
+    text = clean_text(street)
+    m = _NUMBER_PART.search(text)
+    if (m and m.start() > 0) or (m and text[: m.start()].strip() == ""):
+        first, second = m.group(1), m.group(2)
+        house = first
+        orientation = second.replace(" ", "").lower() if second else None
+        street_name = text[: m.start()].strip(" ,") or None
+    else:
+        street_name = text
+    # "č.p." written before a bare number in villages without streets
+    if street_name and _BARE_CP.fullmatch(street_name):
+        street_name = None
+    return street_name, house, orientation
+
+
 def normalize_address(
     *,
     street: str | None = None,
@@ -443,22 +511,7 @@ def normalize_address(
             street = parts[0]
             if city is None and len(parts) > 1:
                 city = parts[-1]
-    street_name: str | None = None
-    house: str | None = None
-    orientation: str | None = None
-    if street:
-        text = clean_text(street)
-        m = _NUMBER_PART.search(text)
-        if (m and m.start() > 0) or (m and text[: m.start()].strip() == ""):
-            first, second = m.group(1), m.group(2)
-            house = first
-            orientation = second.replace(" ", "").lower() if second else None
-            street_name = text[: m.start()].strip(" ,") or None
-        else:
-            street_name = text
-        # "č.p." written before a bare number in villages without streets
-        if street_name and re.fullmatch(r"(?i)č\.?\s*p\.?|c\.?\s*p\.?", street_name):
-            street_name = None
+    street_name, house, orientation = split_street(street) if street else (None, None, None)
     psc = normalize_psc(zip) if zip and zip.strip() else None
     city_name: str | None = None
     city_part: str | None = None

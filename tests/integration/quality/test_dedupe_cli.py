@@ -104,3 +104,31 @@ def test_unknown_field_or_column_is_one_clear_line(tmp_path: Path) -> None:
     assert "column 'Firma'" in bad_column.stderr
     bad_entity = _spojka(*base[:3], "--entity", "invoice", *base[5:], "--out", out)
     assert bad_entity.returncode == 1 and "unknown entity" in bad_entity.stderr
+
+
+def test_dedupe_on_two_processes_writes_the_same_clusters_as_on_one(tmp_path: Path) -> None:
+    rows = generate_companies(5000, seed=4)  # enough distinct values for a second process
+    source = tmp_path / "firmy.csv"
+    headers = ["id", "name", "ico", "dic", "email", "phone", "web", "street", "city", "zip"]
+    _write(source, rows, headers)
+    written: list[list[dict[str, str]]] = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"clusters-{workers}.csv"
+        done = _spojka(
+            "quality",
+            "dedupe",
+            str(source),
+            "--entity",
+            "account",
+            "--id-column",
+            "id",
+            "--workers",
+            workers,
+            "--out",
+            str(out),
+        )
+        assert done.returncode == 0, done.stderr
+        with out.open(encoding="utf-8") as handle:
+            written.append(list(csv.DictReader(handle)))
+    assert written[0] == written[1]
+    assert len({r["cluster_id"] for r in written[0]}) < len(rows)
