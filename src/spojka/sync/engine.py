@@ -97,7 +97,7 @@ class LinkRow(NamedTuple):
     synced_version: int | None
 
 
-_LINK_SELECT = ", ".join(LinkRow._fields)
+_NOT_LINKED = "\x00 no link"  # a hash no link holds: ``links.get`` in one lookup
 
 
 class Changed(NamedTuple):
@@ -484,26 +484,34 @@ class SyncEngine:
                 )
             )
 
-        batch: dict[str, tuple[Mapping[str, Any], str | None]] = {}
+        # one pass over the page: key, version, cursor value and the raw record's hash;
+        # duplicates in a page keep their newest version
+        batch: dict[str, tuple[Mapping[str, Any], str | None, str]] = {}
         cursor_values: list[str] = []
+        source_hash, text_hash = rules.source_hash, rules.text_hash
+        cursor_is_version = ckey is not None and ckey == vkey
         for raw in records:
             if "_error" in raw:
                 dead_letter(raw, str(raw["_error"]), None, "ParseError")
                 continue
             ext_raw = raw.get(pk)
-            if ext_raw in (None, ""):
+            if ext_raw is None or ext_raw == "":
                 dead_letter(raw, f"record has no primary key {pk!r}", None, "RecordError")
                 continue
-            ext = str(ext_raw)
+            ext = ext_raw if type(ext_raw) is str else str(ext_raw)
             version = raw.get(vkey) if vkey else None
-            version = None if version is None else str(version)
-            if ckey:
+            if version is not None and type(version) is not str:
+                version = str(version)
+            if cursor_is_version:
+                if version is not None:
+                    cursor_values.append(version)
+            elif ckey:
                 cursor_value = raw.get(ckey)
                 if cursor_value is not None:
                     cursor_values.append(str(cursor_value))
             previous = batch.get(ext)
             if previous is None or rules.is_newer(version, previous[1]):
-                batch[ext] = (raw, version)
+                batch[ext] = (raw, version, source_hash(raw))
             else:
                 stats.stale += 1
 
@@ -516,16 +524,16 @@ class SyncEngine:
         changed: list[Changed] = []
         fanout: list[tuple[str, int, str]] = []
         fresh: list[tuple[str, str | None, str, str, str]] = []
-        source_hash, text_hash = rules.source_hash, rules.text_hash
         canonical_text = sm.canonical_text
 
         known: list[tuple[str, Mapping[str, Any], str | None, str]] = []
-        for ext, (raw, version) in batch.items():
-            src_hash = source_hash(raw)
-            if ext in links:
+        unchanged = 0
+        for ext, (raw, version, src_hash) in batch.items():
+            linked_hash = links.get(ext, _NOT_LINKED)
+            if linked_hash is not _NOT_LINKED:
                 # the bulk of a re-run: the raw record hashes as the link remembers it
-                if src_hash == links[ext]:
-                    stats.unchanged += 1
+                if src_hash == linked_hash:
+                    unchanged += 1
                 else:
                     known.append((ext, raw, version, src_hash))
                 continue
@@ -536,6 +544,7 @@ class SyncEngine:
                 metrics.ERRORS.labels(system, stream.name, "record").inc()
                 continue
             fresh.append((ext, version, src_hash, data_text, text_hash(data_text)))
+        stats.unchanged += unchanged
 
         rows = self._link_rows(conn, system, entity, [k[0] for k in known]) if known else {}
         for ext, raw, version, src_hash in known:
