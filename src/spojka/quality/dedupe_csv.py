@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 
 from spojka.core.errors import ValidationError
@@ -90,7 +91,7 @@ def read_columns(path: Path, names: Sequence[str]) -> tuple[list[str], dict[str,
     for n, row in enumerate(rows):
         if len(row) < width:
             rows[n] = row + [""] * (width - len(row))
-    columns = {name: [row[where[name]] for row in rows] for name in names}
+    columns = {name: list(map(itemgetter(where[name]), rows)) for name in names}
     return headers, columns
 
 

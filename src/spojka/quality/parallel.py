@@ -36,6 +36,22 @@ def _run(jobs: Sequence[Job]) -> list[list[Any]]:
     return [[prepare(value) for value in values] for prepare, values in jobs]
 
 
+#: the jobs of the running ``map_distinct``: forked workers inherit them, nothing is pickled
+_shared: tuple[Sequence[Job], int] = ((), 1)
+
+
+def _part(jobs: Sequence[Job], k: int, workers: int) -> list[Job]:
+    return [
+        (prepare, values[k * len(values) // workers : (k + 1) * len(values) // workers])
+        for prepare, values in jobs
+    ]
+
+
+def _run_shared_part(k: int) -> list[list[Any]]:
+    jobs, workers = _shared
+    return _run(_part(jobs, k, workers))
+
+
 def _can_fork() -> bool:
     # forking a process that runs other threads can copy a held lock into the child
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
@@ -51,14 +67,13 @@ def map_distinct(jobs: Sequence[Job], workers: int) -> list[list[Any]]:
     if workers <= 1 or total < PARALLEL_MIN_VALUES or not _can_fork():
         return _run(jobs)
 
-    def part(k: int) -> list[Job]:
-        return [
-            (prepare, values[k * len(values) // workers : (k + 1) * len(values) // workers])
-            for prepare, values in jobs
-        ]
-
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
-        futures = [pool.submit(_run, part(k)) for k in range(1, workers)]
-        parts = [_run(part(0)), *(future.result() for future in futures)]
+    global _shared
+    _shared = (jobs, workers)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
+            futures = [pool.submit(_run_shared_part, k) for k in range(1, workers)]
+            parts = [_run(_part(jobs, 0, workers)), *(future.result() for future in futures)]
+    finally:
+        _shared = ((), 1)
     return [[value for done in parts for value in done[j]] for j in range(len(jobs))]
