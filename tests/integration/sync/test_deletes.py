@@ -317,12 +317,13 @@ def test_a_delete_event_from_the_erp_removes_the_record_from_a_file_export(
 
     assert exported() == ["Alfa s.r.o.", "Beta a.s.", "Gama v.o.s."]
 
-    runtime = engine.runtime("erp")
     event = WebhookEvent(event_id="ev-1", stream="accounts", external_id="2", deleted=True)
-    for _ in range(2):  # the same delete event, delivered twice
+    for _ in range(2):  # the same delete event, delivered twice, to a freshly started worker
+        worker = SyncEngine(db)
         with db.begin() as conn:
-            engine.ingest_events(conn, runtime, [event])
-        engine.deliver("export")
+            worker.ingest_events(conn, worker.runtime("erp"), [event])
+        worker.deliver("export")
+        worker.close()
     assert exported() == ["Alfa s.r.o.", "Gama v.o.s."]
     record = service.find_record(db=db, system="erp", entity="Account", external_id="2")
     assert record["deleted"] is True
