@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,12 @@ def candidate_pairs(
     )
 
 
+def _name_keys(name: str) -> tuple[str, str, str]:
+    """First six and last six letters of the name key, and its sorted word set."""
+    compact = name.replace(" ", "")
+    return compact[:6], compact[-6:], " ".join(sorted(name.split()))
+
+
 def pairs_within_blocks(
     keys: IntArray, rows: IntArray, limits: IntArray, size: int
 ) -> tuple[IntArray, IntArray]:
@@ -111,20 +118,21 @@ def company_blocks(
     """
     c = columns.codes
     kinds = [(c[name], settings.max_identifier_block) for name in _COMPANY_IDENTIFIERS]
-    compact = [name.replace(" ", "") if name else None for name in columns.name]
-    kinds.append((_codes([k[:6] if k else None for k in compact]), settings.max_block))
-    kinds.append((_codes([k[-6:] if k else None for k in compact]), settings.max_block))
-    words = [" ".join(sorted(name.split())) if name else None for name in columns.name]
-    kinds.append((_codes(words), settings.max_block))
+    # the name keys of ``blocking_keys``, worked out once per distinct name
+    name_keys = {name: _name_keys(name) for name in dict.fromkeys(columns.name) if name}
+    missing = (None, None, None)
+    keyed = [name_keys.get(name, missing) if name else missing for name in columns.name]
+    for part in range(3):
+        kinds.append((_codes([k[part] for k in keyed]), settings.max_block))
     blocks, rows, limits = [], [], []
     offset = 0
     for codes, limit in kinds:
         present = np.flatnonzero(codes >= 0)
         blocks.append(codes[present] + offset)
         rows.append(present)
-        count = int(codes.max()) + 1 if codes.size else 0
-        limits.append(np.full(count, limit, dtype=np.int64))
-        offset += count
+        kind_size = int(codes.max()) + 1 if codes.size else 0
+        limits.append(np.full(kind_size, limit, dtype=np.int64))
+        offset += kind_size
     return np.concatenate(blocks), np.concatenate(rows), np.concatenate(limits)
 
 
@@ -132,10 +140,12 @@ def company_blocks(
 
 
 def _codes(values: Sequence[str | None]) -> IntArray:
-    """One integer per distinct value, -1 for a missing (None or empty) one."""
-    lookup: dict[str | None, int] = {v: n for n, v in enumerate(dict.fromkeys(values))}
-    lookup[None] = lookup[""] = -1
-    return np.fromiter(map(lookup.__getitem__, values), dtype=np.int64, count=len(values))
+    """One integer per distinct value (below ``len(values)``, not necessarily consecutive),
+    -1 for a missing (None or empty) one."""
+    lookup: dict[str | None, int] = {None: -1, "": -1}
+    # the row where a value is first seen becomes its code: one pass, no Python loop
+    # (a list first: numpy converts a list of ints faster than it pulls from an iterator)
+    return np.array(list(map(lookup.setdefault, values, count())), dtype=np.int64)
 
 
 def _pick(values: Sequence[str | None], index: IntArray) -> list[str]:

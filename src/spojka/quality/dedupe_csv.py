@@ -109,6 +109,7 @@ def dedupe_file(
 
     ``workers``: processes normalising the values (default: the cores available, at most 4).
     """
+    started = time.perf_counter()  # the seconds reported include reading the file
     headers = read_headers(path)
     mapping = resolve_mapping(entity, headers, id_column=id_column, explicit=columns)
     wanted = list(dict.fromkeys([id_column, *mapping.values()]))
@@ -122,7 +123,6 @@ def dedupe_file(
                     f"id column {id_column!r} is not unique: {record_id!r} repeats"
                 )
             seen.add(record_id)
-    started = time.perf_counter()
     features = prepare_columns(
         entity,
         ids,
