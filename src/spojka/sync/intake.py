@@ -25,12 +25,13 @@ from spojka.sync import router, webhooks
 PREFIX = "/api/v1/webhooks/"
 
 
-async def _body(receive: Receive) -> bytes:
+async def _body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client went away before sending it."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            raise ConnectionError("client disconnected")
+        if message["type"] != "http.request":
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -59,6 +60,8 @@ async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]], b
 async def receive_webhook(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
     connection = scope["path"][len(PREFIX) :]
     body = await _body(receive)
+    if body is None:  # nobody to answer; nothing was stored
+        return
     runtime = router.sync_engine(Request(scope))
     if not connection or "/" in connection:
         await _to_app(app, scope, body, send)

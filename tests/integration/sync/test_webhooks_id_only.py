@@ -214,3 +214,21 @@ def test_a_record_announced_but_never_readable_is_retried_then_dead_lettered(
     [dead] = service.list_dead_letters(db=inbox.db)
     assert dead.external_id == "11" and "not found" in dead.error
     assert count(inbox.db, "sync_record") == 0
+
+
+def test_one_group_commit_stores_a_redelivery_within_the_batch_once(inbox: SyncEngine) -> None:
+    """Concurrent deliveries of one event land in the same group commit: one stores it."""
+    first, again, other = (
+        _id_only("evt-a", "1"),
+        _id_only("evt-a", "1"),
+        _id_only("evt-b", "2"),
+    )
+    groups = [
+        webhooks.verify(engine=inbox, connection="erp", headers=_headers(body), body=body)
+        for body in (first, again, other)
+    ]
+    with inbox.db.begin() as conn:
+        assert webhooks.store_groups(conn, groups) == [1, 0, 1]
+    with inbox.db.begin() as conn:
+        assert webhooks.store_groups(conn, groups) == [0, 0, 0]
+    assert count(inbox.db, "sync_webhook_event") == 2
