@@ -578,6 +578,8 @@ class SyncEngine:
             )
 
         if fresh:
+            # outbox rows only when some other connection subscribes to the entity
+            subscribed = any(c != system for c, _ in self.subscribers(entity))
             for cid, (ext, version, src_hash, data_text, data_hash) in zip(
                 rules.new_canonical_ids(len(fresh)), fresh, strict=True
             ):
@@ -586,7 +588,9 @@ class SyncEngine:
                 )
                 new_versions.append((cid, 1, data_text, system, label, now_db))
                 new_links.append((system, entity, ext, cid, version, src_hash, 1, now_db))
-                fanout.append((cid, 1, f"{system}:{stream.name}:{ext}:{version or src_hash}"))
+                if subscribed:
+                    event = f"{system}:{stream.name}:{ext}:{version or src_hash}"
+                    fanout.append((cid, 1, event))
             stats.created += len(fresh)
 
         if changed:
