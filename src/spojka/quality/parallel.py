@@ -13,7 +13,12 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+from spojka.core.logging import get_logger
+
+log = get_logger(__name__)
 
 #: below this many values in all, starting a worker costs more than it saves
 PARALLEL_MIN_VALUES = 20_000
@@ -73,7 +78,12 @@ def map_distinct(jobs: Sequence[Job], workers: int) -> list[list[Any]]:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
             futures = [pool.submit(_run_shared_part, k) for k in range(1, workers)]
-            parts = [_run(_part(jobs, 0, workers)), *(future.result() for future in futures)]
+            first = _run(_part(jobs, 0, workers))
+            try:
+                parts = [first, *(future.result() for future in futures)]
+            except BrokenProcessPool:  # a worker died (killed, out of memory): do its share here
+                log.warning("quality.parallel.worker_lost", workers=workers)
+                parts = [first, *(_run(_part(jobs, k, workers)) for k in range(1, workers))]
     finally:
         _shared = ((), 1)
     return [[value for done in parts for value in done[j]] for j in range(len(jobs))]

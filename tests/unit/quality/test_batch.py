@@ -228,6 +228,7 @@ def test_normalising_on_two_processes_gives_the_one_process_result(
     from spojka.quality import parallel
 
     monkeypatch.setattr(parallel, "PARALLEL_MIN_VALUES", 100)
+    assert parallel._can_fork()  # the second process really is forked here
     records = _companies(1200, seed=12)
     ids, columns = _columns(records)
     assert prepare_columns("account", ids, columns, workers=2) == prepare_columns(
@@ -253,3 +254,19 @@ def test_dedupe_file_clusters_alike_on_one_or_two_processes(
     two, _, _ = dedupe_file(path, entity="account", id_column="id", workers=2)
     assert one.cluster_of == two.cluster_of
     assert one.pairs_compared == two.pairs_compared
+
+
+def _die(k: int) -> list[list[object]]:
+    import os
+
+    os._exit(3)
+
+
+def test_a_lost_worker_leaves_its_share_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spojka.quality import parallel
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_VALUES", 10)
+    monkeypatch.setattr(parallel, "_run_shared_part", _die)  # the forked worker exits at once
+    assert parallel._can_fork()  # the worker really is forked here
+    values = [f"v{n}" for n in range(40)]
+    assert parallel.map_distinct([(str.upper, values)], 2) == [[v.upper() for v in values]]
