@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session
 from spojka.connectors import registry
 from spojka.core import tracing
 from spojka.core.db import utcnow
-from spojka.core.errors import ConflictError, NotFoundError, SpojkaError, ValidationError
+from spojka.core.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    SpojkaError,
+    ValidationError,
+)
 from spojka.governance.secret_store import default_store, externalise_secrets
 from spojka.sync import metrics, rules, webhooks
 from spojka.sync.engine import SyncEngine, SyncSettings, _dumps
@@ -648,7 +654,26 @@ def health(
 ) -> dict[str, Any]:
     """Lag, records/s, errors, retries, DLQ depth and open conflicts of one connection."""
     sync = engine or SyncEngine(db)
-    runtime = sync.runtime(connection)
+    try:
+        runtime = sync.runtime(connection)
+        kind, mapping, broken = runtime.kind, runtime.mapping, None
+    except (ConfigError, NotFoundError) as exc:
+        # e.g. a secret reference that does not resolve in this process: the connection is
+        # unhealthy, and its figures from the database are still worth showing
+        with db.connect() as conn:
+            row = conn.execute(
+                sa.select(CONNECTION.c.kind, CONNECTION.c.mapping_yaml).where(
+                    CONNECTION.c.name == connection
+                )
+            ).first()
+        if row is None:
+            raise
+        kind, broken = row.kind, str(exc)
+        mapping = (
+            parse_mapping(row.mapping_yaml, file=f"{connection}.mapping")
+            if row.mapping_yaml
+            else None
+        )
     with db.connect() as conn:
         cursors = conn.execute(sa.select(CURSOR).where(CURSOR.c.connection == connection)).all()
         dlq: dict[str, int] = dict(
@@ -668,9 +693,7 @@ def health(
             .select_from(DELIVERY)
             .where(DELIVERY.c.connection == connection, DELIVERY.c.status == "pending")
         ).scalar()
-        entities = [
-            sm.entity for sm in (runtime.mapping.streams.values() if runtime.mapping else [])
-        ]
+        entities = [sm.entity for sm in (mapping.streams.values() if mapping else [])]
         conflicts = conn.execute(
             sa.select(sa.func.count())
             .select_from(CONFLICT)
@@ -705,7 +728,9 @@ def health(
     depth = int(sum(dlq.values()))
     metrics.DLQ_DEPTH.labels(connection).set(depth)
     system: dict[str, Any] = {}
-    if check_system:
+    if broken is not None:
+        system = {"ok": False, "detail": f"configuration: {broken}"}
+    elif check_system:
         started = time.perf_counter()
         try:
             result = runtime.connector.health()
@@ -716,7 +741,7 @@ def health(
     ok = bool(system.get("ok", True)) and depth == 0
     return {
         "connection": connection,
-        "kind": runtime.kind,
+        "kind": kind,
         "ok": ok,
         "system": system,
         "streams": streams,
@@ -725,5 +750,5 @@ def health(
         "pending_deliveries": int(pending or 0),
         "conflicts_open": int(conflicts or 0),
         "webhooks_pending": int(inbox or 0),
-        "mapping": runtime.mapping_label,
+        "mapping": mapping.label if mapping else None,
     }

@@ -174,3 +174,18 @@ def test_a_stored_db_reference_is_accepted_and_credentials_saved_by_the_cli_show
     )
     assert reuse.status_code == 201, reuse.text
     assert reuse.json()["credentials"] == {"password": "db:connection/erp/password"}
+
+
+def test_a_credential_that_stops_resolving_makes_the_connection_unhealthy_not_the_api(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPOJKA_TEST_REDMINE_KEY", "4f6c1b2e9a")
+    saved = api.client.post("/api/v1/connections", json=_redmine(), headers=api.auth("admin"))
+    assert saved.status_code == 201, saved.text
+    monkeypatch.delenv("SPOJKA_TEST_REDMINE_KEY")  # e.g. the service restarted without it
+    health = api.client.get("/api/v1/connections/pm/health", headers=api.auth("viewer"))
+    assert health.status_code == 200, health.text
+    assert health.json()["ok"] is False and health.json()["kind"] == "redmine"
+    assert "SPOJKA_TEST_REDMINE_KEY is not set" in health.json()["system"]["detail"]
+    unknown = api.client.get("/api/v1/connections/nope/health", headers=api.auth("viewer"))
+    assert unknown.status_code == 404
