@@ -191,18 +191,6 @@ def _canonical_display(display: str, legal_form: str) -> str:
 # --------------------------------------------------------------------------- identifiers
 
 
-_ICO_WEIGHTS = (8, 7, 6, 5, 4, 3, 2)
-
-
-def _valid_ico(digits: str) -> bool:
-    """``is_valid_ico`` with a shortcut for the usual eight ASCII digits (same answer)."""
-    if len(digits) != 8 or not digits.isascii() or not digits.isdigit():
-        return is_valid_ico(digits)
-    codes = digits.encode()
-    total = sum(w * c for w, c in zip(_ICO_WEIGHTS, codes, strict=False)) - 48 * 35
-    return (11 - total % 11) % 10 == codes[7] - 48
-
-
 _ICO_NOISE = re.compile(r"(?i)^\s*i[čc]o?\s*:?|\s")
 
 
@@ -215,7 +203,7 @@ def normalize_ico(raw: str) -> str:
     if len(digits) > 8:
         raise InvalidValue("ico_length", f"IČO {raw!r} has more than 8 digits")
     digits = digits.zfill(8)
-    if not _valid_ico(digits):
+    if not is_valid_ico(digits):
         raise InvalidValue("ico_checksum", f"IČO {digits} has a wrong check digit")
     return digits
 
@@ -235,7 +223,7 @@ def normalize_vat(raw: str, *, default_country: str = "CZ") -> str:
     if compact.startswith("GR"):
         compact = "EL" + compact[2:]
     # a legal person's DIČ is CZ + IČO: the IČO check is the whole validation
-    if len(compact) == 10 and compact.startswith("CZ") and _valid_ico(compact[2:]):
+    if len(compact) == 10 and compact.startswith("CZ") and is_valid_ico(compact[2:]):
         return compact
     if _is_plain_sk_ic_dph(compact):
         return compact

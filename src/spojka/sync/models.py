@@ -76,7 +76,7 @@ class Record(Base):
 
     __tablename__ = "sync_record"
     canonical_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
-    entity: Mapped[str] = mapped_column(sa.String(60), index=True)
+    entity: Mapped[str] = mapped_column(sa.String(60))
     version: Mapped[int]
     data: Mapped[str] = mapped_column(sa.Text)
     data_hash: Mapped[str] = mapped_column(sa.String(40))

@@ -12,6 +12,16 @@ def test_ico_check_digit() -> None:
     assert is_valid_ico("25596641")  # a real Czech IČO
     assert not is_valid_ico("25596642")
     assert not is_valid_ico("2559664")
+    assert not is_valid_ico("25596641\n") and not is_valid_ico("2559664١")  # only ASCII digits
+
+
+def test_ico_check_digit_against_the_rule_written_out() -> None:
+    """Weights 8..2 over the first seven digits; check = (11 - sum mod 11) mod 10."""
+    for n in range(0, 10_000_000, 99_991):
+        digits = [int(ch) for ch in f"{n:07d}"]
+        check = (11 - sum(w * d for w, d in zip(range(8, 1, -1), digits, strict=True)) % 11) % 10
+        for last in range(10):
+            assert is_valid_ico(f"{n:07d}{last}") == (last == check)
 
 
 def test_dic_formats() -> None:

@@ -93,18 +93,3 @@ def test_split_street_is_what_normalize_address_reports() -> None:
             address.house_number,
             address.orientation_number,
         )
-
-
-@given(st.text(alphabet="0123456789٦", min_size=0, max_size=10))
-def test_the_ico_check_digit_shortcut_agrees_with_the_model(digits: str) -> None:
-    assert nz._valid_ico(digits) == nz.is_valid_ico(digits)
-
-
-def test_the_ico_check_digit_shortcut_on_known_numbers() -> None:
-    assert nz._valid_ico("25596641") and nz._valid_ico("27082440")
-    assert not nz._valid_ico("25596642")
-    assert all(
-        nz._valid_ico(f"{n:07d}{d}") == nz.is_valid_ico(f"{n:07d}{d}")
-        for n in range(0, 10_000_000, 99_991)
-        for d in range(10)
-    )
