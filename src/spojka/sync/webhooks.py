@@ -580,6 +580,7 @@ class WebhookWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="spojka-webhooks", daemon=True)
+        self._target_errors: dict[str, str] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -592,6 +593,18 @@ class WebhookWorker:
         self._wake.set()
         self._thread.join(timeout=10)
 
+    def _deliver(self, target: str) -> None:
+        """Deliver to one target; one that cannot be loaded (e.g. a secret reference that does
+        not resolve) is reported once per distinct error and never holds up the others."""
+        try:
+            self.engine.deliver(target, until_idle=False)
+        except SpojkaError as exc:
+            if self._target_errors.get(target) != exc.message:
+                log.error("sync.delivery.target_unavailable", connection=target, error=exc.message)
+            self._target_errors[target] = exc.message
+        else:
+            self._target_errors.pop(target, None)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
@@ -600,8 +613,7 @@ class WebhookWorker:
             self._wake.clear()
             try:
                 process_pending(engine=self.engine, batch=500)
-                if self.engine.subscribers_all():
-                    for target in self.engine.subscribers_all():
-                        self.engine.deliver(target, until_idle=False)
+                for target in self.engine.subscribers_all():
+                    self._deliver(target)
             except Exception as exc:  # keep the worker alive; the inbox keeps the events
                 log.error("sync.webhook.worker_error", error=f"{type(exc).__name__}: {exc}")
