@@ -123,3 +123,8 @@ def run_demo(app: Spojka, console: Console) -> dict[str, Any]:
         )
     )
     return ctx.facts
+
+
+from spojka.sync.demo import sync_chapter  # noqa: E402
+
+CHAPTERS.append(("First sync: Tryton and Redmine connected", sync_chapter))
