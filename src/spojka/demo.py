@@ -91,6 +91,9 @@ CHAPTERS: list[tuple[str, Chapter]] = [
 from spojka.flows.demo import handoff_chapter  # noqa: E402
 
 CHAPTERS.append(("Quote to cash: won deal → project, order, invoice", handoff_chapter))
+from spojka.quality.demo import quality_chapter  # noqa: E402
+
+CHAPTERS.append(("Customer data: duplicates across systems, golden records", quality_chapter))
 
 
 def run_demo(app: Spojka, console: Console) -> dict[str, Any]:
