@@ -128,6 +128,9 @@ def run_demo(app: Spojka, console: Console) -> dict[str, Any]:
     return ctx.facts
 
 
+from spojka.documents.demo import ap_chapter  # noqa: E402
+
+CHAPTERS.append(("Supplier invoices: read, checked, matched, approved, posted", ap_chapter))
 from spojka.sync.demo import sync_chapter  # noqa: E402
 
 CHAPTERS.append(("First sync: Tryton and Redmine connected", sync_chapter))
