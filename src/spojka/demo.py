@@ -88,12 +88,17 @@ def frame_chapter(ctx: DemoContext) -> None:
 CHAPTERS: list[tuple[str, Chapter]] = [
     ("Runtime, approvals and audit: onboarding three customers", frame_chapter),
 ]
+from spojka.documents.demo import ap_chapter  # noqa: E402
 from spojka.flows.demo import handoff_chapter  # noqa: E402
-
-CHAPTERS.append(("Quote to cash: won deal → project, order, invoice", handoff_chapter))
 from spojka.quality.demo import quality_chapter  # noqa: E402
+from spojka.sync.demo import sync_chapter  # noqa: E402
 
-CHAPTERS.append(("Customer data: duplicates across systems, golden records", quality_chapter))
+CHAPTERS += [
+    ("First sync: Tryton and Redmine connected", sync_chapter),
+    ("Quote to cash: won deal → project, order, invoice", handoff_chapter),
+    ("Supplier invoices: read, checked, matched, approved, posted", ap_chapter),
+    ("Customer data: duplicates across systems, golden records", quality_chapter),
+]
 
 
 def run_demo(app: Spojka, console: Console) -> dict[str, Any]:
@@ -106,6 +111,11 @@ def run_demo(app: Spojka, console: Console) -> dict[str, Any]:
         for number, (title, chapter) in enumerate(CHAPTERS, start=1):
             console.rule(f"[bold]{number}. {title}")
             chapter(ctx)
+    except BaseException:
+        # a run left waiting (for a person, or asleep until a reminder) would keep the
+        # runtime from stopping: cancel what is still open, then report the failure
+        engine.cancel_open_runs(app.settings)
+        raise
     finally:
         engine.shutdown()
     console.rule("[bold]Summary")
@@ -126,11 +136,3 @@ def run_demo(app: Spojka, console: Console) -> dict[str, Any]:
         )
     )
     return ctx.facts
-
-
-from spojka.documents.demo import ap_chapter  # noqa: E402
-
-CHAPTERS.append(("Supplier invoices: read, checked, matched, approved, posted", ap_chapter))
-from spojka.sync.demo import sync_chapter  # noqa: E402
-
-CHAPTERS.append(("First sync: Tryton and Redmine connected", sync_chapter))

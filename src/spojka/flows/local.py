@@ -98,14 +98,6 @@ def configure(
     systems.reset_clients()
 
 
-def _cancel_waiting(app: Spojka) -> None:
-    """Cancel runs still waiting (e.g. for a decision) so the runtime can stop promptly."""
-    with contextlib.suppress(Exception):
-        client = engine.client(app.settings)
-        for status in client.list_workflows(status=["PENDING", "ENQUEUED"]):
-            client.cancel_workflow(status.workflow_id)
-
-
 def serve_api(app: Spojka) -> tuple[str, Any, threading.Thread]:
     """Spojka's API with the in-process flow worker, under uvicorn in a thread."""
     from spojka.api.app import create_app
@@ -223,7 +215,7 @@ def local_stack(app: Spojka, *, crm_side: str = "bottlecrm") -> Iterator[LocalSt
                 api_thread.join(timeout=15)
         systems.reset_clients()
         if not locals().get("runtime_was_running", True):
-            _cancel_waiting(app)
+            engine.cancel_open_runs(app.settings)
             engine.shutdown()
         stop_systems(results)
 

@@ -6,6 +6,7 @@ schema ``dbos``). Workflow code anywhere in Spojka uses ``spojka.runtime`` only.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
 from typing import Any
@@ -134,6 +135,15 @@ def client(settings: Settings) -> DBOSClient:
             _client = DBOSClient(system_database_url=url, application_name="spojka")
             _client_url = url
         return _client
+
+
+def cancel_open_runs(settings: Settings) -> None:
+    """Cancel runs still pending or queued (e.g. waiting for a person) so the runtime can stop
+    promptly; for demos and test stacks that end, never for a production worker."""
+    with contextlib.suppress(Exception):
+        dbos = client(settings)
+        for status in dbos.list_workflows(status=["PENDING", "ENQUEUED"]):
+            dbos.cancel_workflow(status.workflow_id)
 
 
 def enqueue(
