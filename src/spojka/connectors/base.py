@@ -53,7 +53,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -334,6 +334,39 @@ def signatures_match(expected: str, given: str) -> bool:
     """Constant-time comparison of two signatures or secrets; any text (a header may carry
     non-ASCII characters, which ``hmac.compare_digest`` refuses for ``str``)."""
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def header(headers: Mapping[str, str], name: str) -> str:
+    """A request header by its lower-case name, whatever case the sender used ("" if absent)."""
+    return next((v for k, v in headers.items() if k.lower() == name), "")
+
+
+def verified_json(
+    system: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    signature_header: str,
+    expected: Callable[[bytes], str],
+) -> Any:
+    """A vendor's webhook body, parsed, once its signature header matches ``expected(body)``.
+
+    Missing or wrong signature → AuthError; a body that is not JSON (also when computing the
+    signature needs to parse it) → ValidationError; each message names the system.
+    """
+    given = header(headers, signature_header)
+    if not given:
+        raise AuthError(f"{system}: webhook signature missing")
+    try:
+        wanted = expected(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(f"{system}: webhook body is not JSON") from None
+    if not signatures_match(wanted, given.strip()):
+        raise AuthError(f"{system}: webhook signature does not match")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(f"{system}: webhook body is not JSON") from None
 
 
 def sign_payload(secret: str, body: bytes, *, timestamp: int | None = None) -> str:

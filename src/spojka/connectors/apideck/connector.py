@@ -37,7 +37,7 @@ from spojka.connectors.base import (
     Stream,
     WebhookEvent,
     WriteResult,
-    signatures_match,
+    verified_json,
 )
 from spojka.connectors.saas import saas_client
 from spojka.core.errors import AuthError, SpojkaError, ValidationError
@@ -188,17 +188,13 @@ class ApideckConnector(Connector):
     # -- webhooks --------------------------------------------------------------------------
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        given = lowered.get("x-apideck-signature", "")
-        if not given:
-            raise AuthError("apideck: webhook signature missing")
-        try:
-            expected = sign_apideck_webhook(self.api_key, body)
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationError("apideck: webhook body is not JSON") from None
-        if not signatures_match(expected, given.strip()):
-            raise AuthError("apideck: webhook signature does not match")
-        payload = json.loads(body)
+        payload = verified_json(
+            "apideck",
+            headers,
+            body,
+            signature_header="x-apideck-signature",
+            expected=lambda raw: sign_apideck_webhook(self.api_key, raw),
+        )
         item = payload.get("payload") if isinstance(payload, dict) else None
         if not isinstance(item, dict):
             raise ValidationError("apideck: webhook body lacks its payload")

@@ -39,6 +39,7 @@ from spojka.connectors.base import (
     WebhookReply,
     WriteResult,
     signatures_match,
+    verified_json,
 )
 from spojka.connectors.saas import saas_client
 from spojka.core.errors import AuthError, SpojkaError, ValidationError
@@ -268,18 +269,16 @@ class AsanaConnector(Connector):
         )
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        if not self.webhook_secret:
+        secret = self.webhook_secret
+        if not secret:
             raise AuthError("asana: no webhook_secret stored from the handshake")
-        given = lowered.get("x-hook-signature", "")
-        if not given:
-            raise AuthError("asana: webhook signature missing")
-        if not signatures_match(sign_asana_webhook(self.webhook_secret, body), given.strip()):
-            raise AuthError("asana: webhook signature does not match")
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationError("asana: webhook body is not JSON") from None
+        payload = verified_json(
+            "asana",
+            headers,
+            body,
+            signature_header="x-hook-signature",
+            expected=lambda raw: sign_asana_webhook(secret, raw),
+        )
         events: list[WebhookEvent] = []
         items = payload.get("events") if isinstance(payload, dict) else None
         for item in items or []:

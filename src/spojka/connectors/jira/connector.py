@@ -37,7 +37,8 @@ from spojka.connectors.base import (
     Stream,
     WebhookEvent,
     WriteResult,
-    signatures_match,
+    header,
+    verified_json,
 )
 from spojka.connectors.saas import saas_client
 from spojka.core.errors import AuthError, SpojkaError, ValidationError
@@ -407,19 +408,16 @@ class JiraConnector(Connector):
     # -- webhooks --------------------------------------------------------------------------
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
-        if not self.webhook_secret:
+        secret = self.webhook_secret
+        if not secret:
             raise AuthError("jira: no webhook_secret configured; deliveries cannot be trusted")
-        lowered = {k.lower(): v for k, v in headers.items()}
-        given = lowered.get("x-hub-signature", "")
-        if not given:
-            raise AuthError("jira: webhook signature missing")
-        expected = sign_jira_webhook(self.webhook_secret, body)
-        if not signatures_match(expected, given.strip()):
-            raise AuthError("jira: webhook signature does not match")
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationError("jira: webhook body is not JSON") from None
+        payload = verified_json(
+            "jira",
+            headers,
+            body,
+            signature_header="x-hub-signature",
+            expected=lambda raw: sign_jira_webhook(secret, raw),
+        )
         if not isinstance(payload, dict):
             raise ValidationError("jira: webhook body must be an object")
         stamp = payload.get("timestamp")
@@ -448,7 +446,7 @@ class JiraConnector(Connector):
             record = self._project(item)
         deleted = event.endswith("_deleted")
         # Atlassian keeps X-Atlassian-Webhook-Identifier across retries of one delivery.
-        delivery = lowered.get("x-atlassian-webhook-identifier") or f"{event}:{item['id']}"
+        delivery = header(headers, "x-atlassian-webhook-identifier") or f"{event}:{item['id']}"
         return [
             WebhookEvent(
                 event_id=f"{delivery}:{stamp}",

@@ -43,7 +43,7 @@ from spojka.connectors.base import (
     WebhookEvent,
     WebhookReply,
     WriteResult,
-    signatures_match,
+    verified_json,
 )
 from spojka.connectors.saas import saas_client
 from spojka.core.errors import AuthError, SpojkaError, ValidationError
@@ -327,18 +327,16 @@ class XeroConnector(Connector):
     # -- webhooks --------------------------------------------------------------------------
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
-        if not self.webhook_key:
+        key = self.webhook_key
+        if not key:
             raise AuthError("xero: no webhook_key configured; deliveries cannot be trusted")
-        lowered = {k.lower(): v for k, v in headers.items()}
-        given = lowered.get("x-xero-signature", "")
-        if not given:
-            raise AuthError("xero: webhook signature missing")
-        if not signatures_match(sign_xero_webhook(self.webhook_key, body), given.strip()):
-            raise AuthError("xero: webhook signature does not match")
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationError("xero: webhook body is not JSON") from None
+        payload = verified_json(
+            "xero",
+            headers,
+            body,
+            signature_header="x-xero-signature",
+            expected=lambda raw: sign_xero_webhook(key, raw),
+        )
         events: list[WebhookEvent] = []
         for item in payload.get("events") or [] if isinstance(payload, dict) else []:
             if not isinstance(item, dict) or not item.get("resourceId"):
