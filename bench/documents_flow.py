@@ -75,43 +75,18 @@ class TrytonTimer:
 
 
 def supplier_with_order(gen: Any, erp: Any, seed: int) -> Any:
-    from spojka.documents.posting import TrytonPayables
+    from spojka.documents.posting import create_supplier_with_order
 
     supplier = gen.company(random.Random(seed), "CZ")
-    (party,) = erp.create(
-        "party.party",
-        [
-            {
-                "name": f"{supplier.name} {seed}",
-                "identifiers": [
-                    ["create", [{"type": None, "code": supplier.ico},
-                                {"type": None, "code": supplier.dic}]]
-                ],
-                "addresses": [["create", [{"street": supplier.street, "city": supplier.city}]]],
-            }
-        ],
-    )  # fmt: skip
-    (address,) = erp.search("party.address", [("party", "=", party)], limit=1)
-    (czk,) = erp.search("currency.currency", [("code", "=", "CZK")], limit=1)
-    tax = TrytonPayables(erp)._tax(Decimal(21))
-    values = []
-    for name, quantity, price in LINES:
-        (product,) = erp.search_read(
-            "product.product", [("name", "=", name)], ["default_uom"], limit=1
-        )
-        values.append(
-            {"type": "line", "product": product["id"], "description": name,
-             "quantity": float(quantity), "unit": product["default_uom"],
-             "unit_price": Decimal(price), "taxes": [["add", tax]]}
-        )  # fmt: skip
-    (purchase,) = erp.create(
-        "purchase.purchase",
-        [{"party": party, "company": erp.company_id, "currency": czk,
-          "invoice_address": address, "invoice_method": "manual",
-          "purchase_date": dt.date.today(), "lines": [["create", values]]}],
-    )  # fmt: skip
-    erp.button("purchase.purchase", "quote", [purchase])
-    erp.button("purchase.purchase", "confirm", [purchase])
+    create_supplier_with_order(
+        erp,
+        name=f"{supplier.name} {seed}",
+        ico=supplier.ico,
+        dic=supplier.dic,
+        street=supplier.street,
+        city=supplier.city,
+        lines=LINES,
+    )
     return supplier
 
 

@@ -25,7 +25,7 @@ from spojka.connectors.tryton.client import TrytonClient
 from spojka.core.db import transaction
 from spojka.core.errors import SpojkaError
 from spojka.documents import intake_flow, service
-from spojka.documents.posting import TrytonPayables
+from spojka.documents.posting import create_supplier_with_order
 from spojka.flows import config as flows_config
 from spojka.flows import systems
 from spojka.insights.roi import RoiInputs, compute_roi
@@ -111,60 +111,6 @@ def isdoc(number: str, supplier: dict[str, str], lines: list[Line], rate: int = 
         "</Details></Payment></PaymentMeans></Invoice>"
     )
     return xml.encode()
-
-
-def supplier_with_order(erp: TrytonClient, supplier: dict[str, str], lines: list[Line]) -> str:
-    """The supplier as a Tryton party (IČO, DIČ) with a confirmed purchase; its number."""
-    (party,) = erp.create(
-        "party.party",
-        [
-            {
-                "name": supplier["name"],
-                "identifiers": [
-                    ["create", [{"type": None, "code": supplier["ico"]},
-                                {"type": None, "code": f"CZ{supplier['ico']}"}]]
-                ],
-                "addresses": [["create", [{"street": "Hlavní 1", "city": supplier["city"]}]]],
-            }
-        ],
-    )  # fmt: skip
-    (address,) = erp.search("party.address", [("party", "=", party)], limit=1)
-    (czk,) = erp.search("currency.currency", [("code", "=", "CZK")], limit=1)
-    taxes = TrytonPayables(erp)._tax(Decimal(21))
-    values = []
-    for name, quantity, price in lines:
-        (product,) = erp.search_read(
-            "product.product", [("name", "=", name)], ["default_uom"], limit=1
-        )
-        values.append(
-            {
-                "type": "line",
-                "product": product["id"],
-                "description": name,
-                "quantity": float(quantity),
-                "unit": product["default_uom"],
-                "unit_price": Decimal(price),
-                "taxes": [["add", taxes]],
-            }
-        )
-    (purchase,) = erp.create(
-        "purchase.purchase",
-        [
-            {
-                "party": party,
-                "company": erp.company_id,
-                "currency": czk,
-                "invoice_address": address,
-                "invoice_method": "manual",
-                "purchase_date": dt.date.today(),
-                "lines": [["create", values]],
-            }
-        ],
-    )
-    erp.button("purchase.purchase", "quote", [purchase])
-    erp.button("purchase.purchase", "confirm", [purchase])
-    (row,) = erp.read("purchase.purchase", [purchase], ["number"])
-    return str(row["number"])
 
 
 def result_total(path: Path) -> str:
@@ -273,7 +219,15 @@ def ap_chapter(ctx: Any) -> None:
         supplier = {"name": f"Dodavatel IT {rng.randint(100, 999)} s.r.o.", "ico": _ico(rng)}
         supplier["city"] = "Brno"
         ordered: list[Line] = [("Konzultace", 4, "1500.00"), ("Školení uživatelů", 2, "1200.00")]
-        po = supplier_with_order(erp, supplier, ordered)
+        po = create_supplier_with_order(
+            erp,
+            name=supplier["name"],
+            ico=supplier["ico"],
+            dic=f"CZ{supplier['ico']}",
+            street="Hlavní 1",
+            city=supplier["city"],
+            lines=ordered,
+        ).number
         say(
             f"  Tryton ready in {time.monotonic() - started:.1f} s; purchase order no. {po} "
             f"from {supplier['name']} (IČO {supplier['ico']})"

@@ -10,6 +10,8 @@ retried post finds it instead of creating a second one.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -258,3 +260,83 @@ class TrytonPayables:
             "untaxed": str(row.get("untaxed_amount")),
             "tax": str(row.get("tax_amount")),
         }
+
+
+@dataclass(frozen=True)
+class SupplierOrder:
+    """A supplier party created in Tryton and its confirmed purchase order."""
+
+    party: int
+    purchase: int
+    number: str
+    state: str
+
+
+def create_supplier_with_order(
+    client: TrytonClient,
+    *,
+    name: str,
+    ico: str,
+    dic: str,
+    street: str,
+    city: str,
+    lines: Iterable[tuple[str, int | Decimal, str | Decimal]],
+    rate: Decimal = Decimal(21),
+) -> SupplierOrder:
+    """Create a supplier (IČO, DIČ, address) with a confirmed purchase of ``lines`` in Tryton.
+
+    ``lines`` are (product name, quantity, unit price) of products that exist in Tryton. What
+    the demo, the AP tests and the benchmark start from: an invoice from this supplier then
+    has an open order to match.
+    """
+    (party,) = client.create(
+        "party.party",
+        [
+            {
+                "name": name,
+                "identifiers": [
+                    ["create", [{"type": None, "code": ico}, {"type": None, "code": dic}]]
+                ],
+                "addresses": [["create", [{"street": street, "city": city}]]],
+            }
+        ],
+    )
+    (address,) = client.search("party.address", [("party", "=", party)], limit=1)
+    (czk,) = client.search("currency.currency", [("code", "=", "CZK")], limit=1)
+    taxes = TrytonPayables(client)._tax(rate)
+    values = []
+    for product_name, quantity, price in lines:
+        (product,) = client.search_read(
+            "product.product", [("name", "=", product_name)], ["default_uom"], limit=1
+        )
+        values.append(
+            {
+                "type": "line",
+                "product": product["id"],
+                "description": product_name,
+                "quantity": float(quantity),
+                "unit": product["default_uom"],
+                "unit_price": Decimal(price),
+                "taxes": [["add", taxes]],
+            }
+        )
+    (purchase,) = client.create(
+        "purchase.purchase",
+        [
+            {
+                "party": party,
+                "company": client.company_id,
+                "currency": czk,
+                "invoice_address": address,
+                "invoice_method": "manual",
+                "purchase_date": dt.date.today(),
+                "lines": [["create", values]],
+            }
+        ],
+    )
+    client.button("purchase.purchase", "quote", [purchase])
+    client.button("purchase.purchase", "confirm", [purchase])
+    (row,) = client.read("purchase.purchase", [purchase], ["number", "state"])
+    return SupplierOrder(
+        party=int(party), purchase=int(purchase), number=str(row["number"]), state=str(row["state"])
+    )

@@ -21,7 +21,7 @@ from spojka.connectors.tryton.client import TrytonClient
 from spojka.core.db import transaction
 from spojka.core.settings import load_settings
 from spojka.documents import intake_flow, mail_intake, service
-from spojka.documents.posting import TrytonPayables
+from spojka.documents.posting import OPEN_PURCHASE_STATES, create_supplier_with_order
 from spojka.flows import config as flows_config
 from spojka.flows import systems
 from spojka.localsystems import tryton
@@ -84,66 +84,18 @@ def supplier_with_order(
 ) -> tuple[Any, int, str]:
     """A supplier party (IČO, DIČ) in Tryton with a confirmed purchase of ``lines``."""
     supplier = docgen.company(random.Random(seed), "CZ")
-    erp = ap.erp
-    (party,) = erp.create(
-        "party.party",
-        [
-            {
-                "name": f"{supplier.name} {seed}",
-                "identifiers": [
-                    ["create", [{"type": None, "code": supplier.ico},
-                                {"type": None, "code": supplier.dic}]]
-                ],
-                "addresses": [["create", [{"street": supplier.street, "city": supplier.city}]]],
-            }
-        ],
-    )  # fmt: skip
-    (address,) = erp.search("party.address", [("party", "=", party)], limit=1)
-    (czk,) = erp.search("currency.currency", [("code", "=", "CZK")], limit=1)
-    values = []
-    for name, quantity, price in lines:
-        (product,) = erp.search_read(
-            "product.product",
-            [("name", "=", name)],
-            ["default_uom"],
-            limit=1,
-        )
-        values.append(
-            {
-                "type": "line",
-                "product": product["id"],
-                "description": name,
-                "quantity": float(quantity),
-                "unit": product["default_uom"],
-                "unit_price": Decimal(price),
-                "taxes": [["add", TrytonPayables(erp)._tax(Decimal(rate))]],
-            }
-        )
-    (purchase,) = erp.create(
-        "purchase.purchase",
-        [
-            {
-                "party": party,
-                "company": erp.company_id,
-                "currency": czk,
-                "invoice_address": address,
-                "invoice_method": "manual",
-                "purchase_date": dt.date.today(),
-                "lines": [["create", values]],
-            }
-        ],
+    order = create_supplier_with_order(
+        ap.erp,
+        name=f"{supplier.name} {seed}",
+        ico=supplier.ico,
+        dic=supplier.dic,
+        street=supplier.street,
+        city=supplier.city,
+        lines=lines,
+        rate=Decimal(rate),
     )
-    erp.button("purchase.purchase", "quote", [purchase])
-    erp.button("purchase.purchase", "confirm", [purchase])
-    (row,) = erp.read("purchase.purchase", [purchase], ["number", "state"])
-    assert row["state"] in intake_flow_states()
-    return supplier, purchase, str(row["number"])
-
-
-def intake_flow_states() -> tuple[str, ...]:
-    from spojka.documents.posting import OPEN_PURCHASE_STATES
-
-    return OPEN_PURCHASE_STATES
+    assert order.state in OPEN_PURCHASE_STATES
+    return supplier, order.purchase, order.number
 
 
 def isdoc_file(
