@@ -17,6 +17,7 @@ Both are audited with the decision they concern, also when the mail could not be
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,33 +233,16 @@ def wait_for_person(
 
     Called from the workflow: the waits are durable, so a restart resumes the right stage.
     """
-    if policy is None:
-        return await_decision(
-            subject=subject, summary=summary, topic=topic, required_role=required_role
-        )
-    first = float(policy["remind_after"])
-    second = float(policy["escalate_after"]) - first
-    answer = await_decision(
-        subject=subject,
-        summary=summary,
-        topic=topic,
-        required_role=required_role,
-        timeout_seconds=first,
+    wait = functools.partial(
+        await_decision, subject=subject, summary=summary, topic=topic, required_role=required_role
     )
-    if answer is not None:
-        return answer
-    workflow_id = DBOS.workflow_id or ""
-    remind(workflow_id, topic, policy)
-    answer = await_decision(
-        subject=subject,
-        summary=summary,
-        topic=topic,
-        required_role=required_role,
-        timeout_seconds=second,
-    )
-    if answer is not None:
-        return answer
-    escalate(workflow_id, topic, policy)
-    return await_decision(
-        subject=subject, summary=summary, topic=topic, required_role=required_role
-    )
+    if policy is not None:
+        # Wait, then remind; wait until the escalation, then escalate; then the plain wait.
+        first = float(policy["remind_after"])
+        stages = ((first, remind), (float(policy["escalate_after"]) - first, escalate))
+        for timeout, nudge in stages:
+            answer = wait(timeout_seconds=timeout)
+            if answer is not None:
+                return answer
+            nudge(DBOS.workflow_id or "", topic, policy)
+    return wait()
