@@ -1,54 +1,18 @@
-"""Labelled documents generated per test session (nothing binary is committed), and a small
-stand-in for a language model speaking the OpenAI chat-completions shape."""
+"""Labelled documents generated per test session (the fixtures of tests/documents_support.py),
+and a small stand-in for a language model speaking the OpenAI chat-completions shape."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "documents"
-
-
-def load(name: str) -> ModuleType:
-    module_name = f"spojka_documents_testdata_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, DATA / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def docgen() -> ModuleType:
-    return load("generate")
-
-
-@pytest.fixture(scope="session")
-def score() -> ModuleType:
-    return load("score")
-
-
-@pytest.fixture(scope="session")
-def dev_corpus(docgen: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return docgen.generate(tmp_path_factory.mktemp("dev"), split="dev", count=32, scans=0)
-
-
-@pytest.fixture(scope="session")
-def heldout_corpus(docgen: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return docgen.generate(tmp_path_factory.mktemp("heldout"), split="heldout", count=32, scans=0)
+from tests.documents_support import dev_corpus, docgen, heldout_corpus, score  # noqa: F401
 
 
 @dataclass
