@@ -10,11 +10,14 @@ documents that declare no 429 answer, which Prism then cannot produce itself).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
+from spojka.connectors.base import Connector, Page, Stream
+from spojka.core.errors import TransientError
 from spojka.localsystems import prism
 
 
@@ -74,6 +77,39 @@ class ContractTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def page_through(
+    connector: Connector, stream: Stream, *, since: str | None, pages: int = 3
+) -> list[dict[str, Any]]:
+    """The records of up to ``pages`` pages, following the connector's next-page token.
+
+    Prism invents the paging figures; three pages prove the loop.
+    """
+    records: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(pages):
+        page = connector.read_page(stream, since=since, page_token=token)
+        records.extend(page.records)
+        token = page.next_token
+        if token is None:
+            break
+    return records
+
+
+def throttled_once(
+    contract: ContractTransport, read: Callable[[], Page], *, retry_after: str = "7"
+) -> Page:
+    """One 429 with ``Retry-After`` in front of ``read``: a transient error carrying the wait,
+    then the same read is served; the contract stays clean. Returns the served page."""
+    contract.throttle_next = 1
+    contract.retry_after = retry_after
+    with pytest.raises(TransientError) as caught:
+        read()
+    assert caught.value.retry_after == float(retry_after)
+    page = read()
+    contract.assert_clean()
+    return page
 
 
 @pytest.fixture

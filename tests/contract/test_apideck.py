@@ -11,10 +11,10 @@ import pytest
 
 from spojka.connectors.apideck.connector import ApideckConnector, sign_apideck_webhook
 from spojka.connectors.registry import connector_class
-from spojka.core.errors import AuthError, TransientError
+from spojka.core.errors import AuthError
 from spojka.localsystems.prism import PrismServer
 
-from .conftest import ContractTransport
+from .conftest import ContractTransport, page_through, throttled_once
 
 pytestmark = pytest.mark.contract
 
@@ -44,13 +44,8 @@ def test_reads_page_through_every_stream(
 ) -> None:
     apideck = connector(apideck_prism, contract)
     for stream in apideck.streams():
-        token: str | None = None
-        for _ in range(3):
-            page = apideck.read_page(stream, since="2026-11-01T07:00:00Z", page_token=token)
-            assert all(isinstance(r["id"], str) for r in page.records)
-            token = page.next_token
-            if token is None:
-                break
+        records = page_through(apideck, stream, since="2026-11-01T07:00:00Z")
+        assert all(isinstance(r["id"], str) for r in records)
     contract.assert_clean()
     for request in contract.requests:
         assert request.headers["Authorization"] == f"Bearer {API_KEY}"
@@ -109,13 +104,10 @@ def test_429_with_retry_after_is_transient(
     apideck_prism: PrismServer, contract: ContractTransport
 ) -> None:
     apideck = connector(apideck_prism, contract)
-    contract.throttle_next = 1
-    contract.retry_after = "12"
-    with pytest.raises(TransientError) as caught:
-        apideck.read_page(apideck.stream("contacts"), since=None, page_token=None)
-    assert caught.value.retry_after == 12.0
-    apideck.read_page(apideck.stream("contacts"), since=None, page_token=None)
-    contract.assert_clean()
+    contacts = apideck.stream("contacts")
+    throttled_once(
+        contract, lambda: apideck.read_page(contacts, since=None, page_token=None), retry_after="12"
+    )
 
 
 def _delivery(when: datetime) -> bytes:

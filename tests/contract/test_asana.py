@@ -11,10 +11,10 @@ import pytest
 
 from spojka.connectors.asana.connector import AsanaConnector, sign_asana_webhook
 from spojka.connectors.registry import connector_class
-from spojka.core.errors import AuthError, TransientError
+from spojka.core.errors import AuthError
 from spojka.localsystems.prism import PrismServer
 
-from .conftest import ContractTransport
+from .conftest import ContractTransport, page_through, throttled_once
 
 pytestmark = pytest.mark.contract
 
@@ -42,13 +42,8 @@ def test_reads_page_through_every_stream(
 ) -> None:
     asana = connector(asana_prism, contract, projects=["1201", "1202"])
     for stream in asana.streams():
-        token: str | None = None
-        for _ in range(3):
-            page = asana.read_page(stream, since="2026-11-01T08:00:00+01:00", page_token=token)
-            assert all(isinstance(r["gid"], str) for r in page.records)
-            token = page.next_token
-            if token is None:
-                break
+        records = page_through(asana, stream, since="2026-11-01T08:00:00+01:00")
+        assert all(isinstance(r["gid"], str) for r in records)
     contract.assert_clean()
     tasks = [r for r in contract.requests if r.url.path == "/tasks"]
     assert tasks[0].url.params["modified_since"] == "2026-11-01T08:00:00+01:00"
@@ -95,13 +90,10 @@ def test_429_with_retry_after_is_transient(
     asana_prism: PrismServer, contract: ContractTransport
 ) -> None:
     asana = connector(asana_prism, contract)
-    contract.throttle_next = 1
-    contract.retry_after = "30"
-    with pytest.raises(TransientError) as caught:
-        asana.read_page(asana.stream("projects"), since=None, page_token=None)
-    assert caught.value.retry_after == 30.0
-    asana.read_page(asana.stream("projects"), since=None, page_token=None)
-    contract.assert_clean()
+    projects = asana.stream("projects")
+    throttled_once(
+        contract, lambda: asana.read_page(projects, since=None, page_token=None), retry_after="30"
+    )
 
 
 def _delivery(when: datetime) -> bytes:

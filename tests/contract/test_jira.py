@@ -14,7 +14,7 @@ from spojka.connectors.registry import create
 from spojka.core.errors import AuthError, TransientError
 from spojka.localsystems.prism import PrismServer
 
-from .conftest import ContractTransport
+from .conftest import ContractTransport, page_through, throttled_once
 
 pytestmark = pytest.mark.contract
 
@@ -44,14 +44,8 @@ def test_reads_page_through_every_stream(
 ) -> None:
     jira = connector(jira_prism, contract, projects=["IMPL"])
     for name in ("projects", "issues", "versions", "worklogs"):
-        stream = jira.stream(name)
-        token: str | None = None
-        for _ in range(3):  # Prism invents the paging figures; three pages prove the loop
-            page = jira.read_page(stream, since="2026-11-01T08:00:00+01:00", page_token=token)
-            assert all(isinstance(r["id"], str) for r in page.records)
-            token = page.next_token
-            if token is None:
-                break
+        records = page_through(jira, jira.stream(name), since="2026-11-01T08:00:00+01:00")
+        assert all(isinstance(r["id"], str) for r in records)
     contract.assert_clean()
     sent = [r for r in contract.requests if r.url.path == "/rest/api/3/search"]
     assert 'updated >= "2026-11-01 07:00"' in sent[0].url.params["jql"]
@@ -127,13 +121,9 @@ def test_429_with_retry_after_is_transient(
     jira_prism: PrismServer, contract: ContractTransport
 ) -> None:
     jira = connector(jira_prism, contract)
-    contract.throttle_next = 1
-    with pytest.raises(TransientError) as caught:
-        jira.read_page(jira.stream("issues"), since=None, page_token=None)
-    assert caught.value.retry_after == 7.0
-    page = jira.read_page(jira.stream("issues"), since=None, page_token=None)
+    issues = jira.stream("issues")
+    page = throttled_once(contract, lambda: jira.read_page(issues, since=None, page_token=None))
     assert isinstance(page.records, list)
-    contract.assert_clean()
 
 
 def _delivery(stamp_ms: int) -> bytes:
