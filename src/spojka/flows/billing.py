@@ -17,6 +17,7 @@ from typing import Any
 from spojka.bootstrap import current
 from spojka.core.errors import PermanentError
 from spojka.flows import links, rules, systems
+from spojka.flows.config import FlowsConfig
 from spojka.flows.handoff import Envelope, _audit, clock, guarded, retrying
 from spojka.runtime import FlowResult, Outcome, await_decision, flow, step
 
@@ -35,6 +36,17 @@ def _engagement(project_id: str) -> dict[str, str]:
         return links.linked(conn, canonical)
 
 
+def _sale_to_invoice(
+    cfg: FlowsConfig, linked: dict[str, str]
+) -> tuple[systems.TrytonErp, dict[str, Any]]:
+    """Tryton and the facts of the engagement's sales order, which must have a product line."""
+    erp = systems.TrytonErp(systems.tryton(cfg))
+    sale = erp.sale_facts(int(linked["tryton/sale"]))
+    if sale["product"] is None:
+        raise PermanentError(f"sales order {linked['tryton/sale']} has no product line")
+    return erp, sale
+
+
 @step(name="billing.draft")
 def draft(project_id: str, version: dict[str, Any]) -> Envelope:
     cfg = systems.config()
@@ -44,10 +56,7 @@ def draft(project_id: str, version: dict[str, Any]) -> Envelope:
         amount = rules.milestone_amount(version.get("description"))
         if amount is None:
             raise PermanentError(f"milestone {version['name']!r} has no billing amount")
-        erp = systems.TrytonErp(systems.tryton(cfg))
-        sale = erp.sale_facts(int(linked["tryton/sale"]))
-        if sale["product"] is None:
-            raise PermanentError(f"sales order {linked['tryton/sale']} has no product line")
+        erp, sale = _sale_to_invoice(cfg, linked)
         invoice_id = erp.invoice_draft(
             party=sale["party"],
             currency=sale["currency"],

@@ -46,10 +46,7 @@ def draft(project_id: str, period: str, entries: list[dict[str, Any]]) -> Envelo
         lines = rules.time_lines(entries, rates=template.rates, default_rate=template.hourly_rate)
         if not lines:
             raise PermanentError(f"no billable hours in project {project_id} up to {period}")
-        erp = systems.TrytonErp(systems.tryton(cfg))
-        sale = erp.sale_facts(int(linked["tryton/sale"]))
-        if sale["product"] is None:
-            raise PermanentError(f"sales order {linked['tryton/sale']} has no product line")
+        erp, sale = billing._sale_to_invoice(cfg, linked)
         invoice_id = erp.invoice_draft_lines(
             party=sale["party"],
             currency=sale["currency"],
