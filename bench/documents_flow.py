@@ -152,8 +152,7 @@ def main() -> None:
     from spojka.core.logging import configure_logging
     from spojka.core.settings import load_settings
     from spojka.documents.intake import take_in
-    from spojka.flows import config as flows_config
-    from spojka.flows import systems
+    from spojka.flows import local, systems
     from spojka.localsystems import tryton
     from spojka.runtime import engine
     from spojka.runtime.models import FlowRun
@@ -173,15 +172,7 @@ def main() -> None:
         app = bootstrap(settings, migrate=True, create_key=True, configure_logs=False)
         erp = TrytonClient(server.url, server.database, server.user, server.password)
         try:
-            with app.sessions() as session:
-                app.secrets.put(session, "tryton-password", server.password)
-                session.commit()
-            flows_config.write(
-                settings.data_dir,
-                {"systems": {"tryton": {"url": server.url, "database": server.database,
-                                        "user": server.user, "password": "db:tryton-password"}}},
-            )  # fmt: skip
-            systems.reset_clients()
+            local.configure_tryton(app, server)
             # Setup (not timed): one supplier with a confirmed purchase order per document.
             started = time.perf_counter()
             total = args.docs + args.baseline

@@ -26,8 +26,7 @@ from spojka.core.db import transaction
 from spojka.core.errors import SpojkaError
 from spojka.documents import intake_flow, service
 from spojka.documents.posting import create_supplier_with_order
-from spojka.flows import config as flows_config
-from spojka.flows import systems
+from spojka.flows import local, systems
 from spojka.insights.roi import RoiInputs, compute_roi
 from spojka.localsystems import tryton
 from spojka.runtime import engine, runs
@@ -198,23 +197,7 @@ def ap_chapter(ctx: Any) -> None:
     erp = TrytonClient(server.url, server.database, server.user, server.password)
     started_runs: list[str] = []
     try:
-        with app.sessions() as session:
-            app.secrets.put(session, "tryton-password", server.password)
-            session.commit()
-        flows_config.write(
-            app.settings.data_dir,
-            {
-                "systems": {
-                    "tryton": {
-                        "url": server.url,
-                        "database": server.database,
-                        "user": server.user,
-                        "password": "db:tryton-password",
-                    }
-                }
-            },
-        )
-        systems.reset_clients()
+        local.configure_tryton(app, server)
         rng = random.Random(secrets.randbits(32))
         supplier = {"name": f"Dodavatel IT {rng.randint(100, 999)} s.r.o.", "ico": _ico(rng)}
         supplier["city"] = "Brno"

@@ -55,6 +55,28 @@ class LocalStack:
         return TrytonClient(self.erp.url, self.erp.database, self.erp.user, self.erp.password)
 
 
+def _tryton_ref(erp: tryton.TrytonServer) -> dict[str, Any]:
+    return {
+        "url": erp.url,
+        "database": erp.database,
+        "user": erp.user,
+        "password": "db:tryton-password",
+    }
+
+
+def configure_tryton(app: Spojka, erp: tryton.TrytonServer) -> None:
+    """Store Tryton's password as a secret and write ``flows.yaml`` pointing at Tryton alone.
+
+    Enough for the supplier-invoice flow (demo chapter, tests, benchmark), which needs no
+    other system.
+    """
+    with app.sessions() as session:
+        app.secrets.put(session, "tryton-password", erp.password)
+        session.commit()
+    flows_config.write(app.settings.data_dir, {"systems": {"tryton": _tryton_ref(erp)}})
+    systems.reset_clients()
+
+
 def configure(
     app: Spojka,
     *,
@@ -82,12 +104,7 @@ def configure(
                 "webhook_secret": "db:bottlecrm-webhook",
             },
             "redmine": {"url": pm.url, "token": "db:redmine-key"},
-            "tryton": {
-                "url": erp.url,
-                "database": erp.database,
-                "user": erp.user,
-                "password": "db:tryton-password",
-            },
+            "tryton": _tryton_ref(erp),
             "smtp": {"host": "127.0.0.1", "port": mail.smtp_port},
         }
     }

@@ -22,8 +22,7 @@ from spojka.core.db import transaction
 from spojka.core.settings import load_settings
 from spojka.documents import intake_flow, mail_intake, service
 from spojka.documents.posting import OPEN_PURCHASE_STATES, create_supplier_with_order
-from spojka.flows import config as flows_config
-from spojka.flows import systems
+from spojka.flows import local, systems
 from spojka.localsystems import tryton
 from spojka.localsystems.mail import LocalMailServer
 from spojka.runtime import engine, runs
@@ -52,23 +51,7 @@ def ap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap]:
     app = bootstrap(settings, migrate=True, create_key=True, configure_logs=False)
     client = TrytonClient(server.url, server.database, server.user, server.password)
     try:
-        with app.sessions() as session:
-            app.secrets.put(session, "tryton-password", server.password)
-            session.commit()
-        flows_config.write(
-            settings.data_dir,
-            {
-                "systems": {
-                    "tryton": {
-                        "url": server.url,
-                        "database": server.database,
-                        "user": server.user,
-                        "password": "db:tryton-password",
-                    }
-                }
-            },
-        )
-        systems.reset_clients()
+        local.configure_tryton(app, server)
         engine.launch(settings)
         yield Ap(app, client, tmp)
     finally:
