@@ -1,7 +1,9 @@
-"""Helpers the benchmarks share: free ports, a Spojka instance in a temp folder, statistics."""
+"""Helpers the benchmarks share: free ports, a Spojka instance in a temp folder, statistics,
+the labelled-document generator."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -153,3 +155,16 @@ def print_result(result: dict[str, Any]) -> None:
     """The figures as one JSON object on the last line (what callers parse)."""
     sys.stdout.flush()
     print(json.dumps(result, sort_keys=False), flush=True)
+
+
+def documents_testdata(name: str) -> Any:
+    """``tests/data/documents/<name>.py`` (the invoice generator or the scorer) as a module."""
+    module_name = f"spojka_docs_{name}"
+    spec = importlib.util.spec_from_file_location(
+        module_name, ROOT / "tests" / "data" / "documents" / f"{name}.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module

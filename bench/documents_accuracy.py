@@ -14,7 +14,6 @@ the last line.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -26,18 +25,10 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data" / "documents"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import documents_testdata
+
 PATHS = {"isdoc": "xml", "ubl": "xml", "facturx": "xml", "text": "text", "scan": "ocr"}
-
-
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"spojka_docs_{name}", DATA / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[f"spojka_docs_{name}"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _baseline(text: str) -> dict[str, Any]:
@@ -76,7 +67,7 @@ def _one(path_str: str) -> dict[str, Any]:
     path = Path(path_str)
     want = json.loads(path.with_name(path.name + ".expected.json").read_text())
     kind = want["_meta"]["kind"]
-    score = _load("score")
+    score = documents_testdata("score")
     baseline = None
     try:
         if kind in ("text", "scan"):
@@ -143,8 +134,8 @@ def main() -> None:
     from spojka.documents.ocr_setup import ensure_document_tools
 
     ensure_document_tools()
-    gen = _load("generate")
-    score = _load("score")
+    gen = documents_testdata("generate")
+    score = documents_testdata("score")
     with tempfile.TemporaryDirectory() as tmp:
         files: list[Path] = []
         for split in ("dev", "heldout"):

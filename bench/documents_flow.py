@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import random
 import statistics
@@ -30,20 +29,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import documents_testdata
+
 CENT = Decimal("0.01")
 LINES = [("Konzultace", 2, "1500.00"), ("Školení uživatelů", 1, "1200.00")]
-
-
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "spojka_docs_generate", ROOT / "tests" / "data" / "documents" / "generate.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["spojka_docs_generate"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class TrytonTimer:
@@ -158,7 +148,7 @@ def main() -> None:
     from spojka.runtime.models import FlowRun
 
     configure_logging("warning", "json")
-    gen = _generator()
+    gen = documents_testdata("generate")
     timer = TrytonTimer()
     timer.install()
     server = tryton.start()

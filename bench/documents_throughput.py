@@ -10,7 +10,6 @@ second on noisy scans. Prints one JSON object on the last line.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -21,18 +20,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core: Tesseract too
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "spojka_docs_generate", ROOT / "tests" / "data" / "documents" / "generate.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["spojka_docs_generate"] = module
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import documents_testdata
 
 
 def main() -> None:
@@ -51,7 +40,7 @@ def main() -> None:
     from spojka.documents.reader import extract_file
 
     ensure_document_tools()
-    gen = _generator()
+    gen = documents_testdata("generate")
     rng = random.Random(31337)
     layouts = list(gen.DEV_LAYOUTS | gen.HELDOUT_LAYOUTS)
     with tempfile.TemporaryDirectory() as tmp:
