@@ -13,7 +13,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -484,9 +484,9 @@ class SyncEngine:
                 )
             )
 
-        # one pass over the page: key, version, cursor value and the raw record's hash;
-        # duplicates in a page keep their newest version
-        batch: dict[str, tuple[Mapping[str, Any], str | None, str]] = {}
+        # one pass over the page: key, version and cursor value; duplicates in a page keep
+        # their newest version
+        batch: dict[str, tuple[Mapping[str, Any], str | None]] = {}
         cursor_values: list[str] = []
         source_hash, text_hash = rules.source_hash, rules.text_hash
         cursor_is_version = ckey is not None and ckey == vkey
@@ -511,12 +511,17 @@ class SyncEngine:
                     cursor_values.append(str(cursor_value))
             previous = batch.get(ext)
             if previous is None or rules.is_newer(version, previous[1]):
-                batch[ext] = (raw, version, source_hash(raw))
+                batch[ext] = (raw, version)
             else:
                 stats.stale += 1
 
         page_max = rules.newest(cursor_values)
-        links = self._links(conn, system, entity, list(batch))
+        hashes: list[str] = []
+
+        def hash_batch() -> None:
+            hashes.extend([source_hash(raw) for raw, _ in batch.values()])
+
+        links = self._links(conn, system, entity, list(batch), meanwhile=hash_batch)
         new_records: list[tuple[Any, ...]] = []
         new_versions: list[tuple[Any, ...]] = []
         new_links: list[tuple[Any, ...]] = []
@@ -528,7 +533,7 @@ class SyncEngine:
 
         known: list[tuple[str, Mapping[str, Any], str | None, str]] = []
         unchanged = 0
-        for ext, (raw, version, src_hash) in batch.items():
+        for (ext, (raw, version)), src_hash in zip(batch.items(), hashes, strict=True):
             linked_hash = links.get(ext, _NOT_LINKED)
             if linked_hash is not _NOT_LINKED:
                 # the bulk of a re-run: the raw record hashes as the link remembers it
@@ -649,28 +654,46 @@ class SyncEngine:
         return [d for d in dead if (d["external_id"], d["payload"]) not in known]
 
     def _links(
-        self, conn: DbConnection, system: str, entity: str, external_ids: list[str]
+        self,
+        conn: DbConnection,
+        system: str,
+        entity: str,
+        external_ids: list[str],
+        *,
+        meanwhile: Callable[[], None],
     ) -> dict[str, str | None]:
-        """Source hashes of a batch's existing links, by external id.
+        """Source hashes of a batch's existing links, by external id; runs ``meanwhile``
+        while PostgreSQL looks them up.
 
         This runs for every page, and on a re-run nearly every record only needs its hash
         compared: two columns through a plain driver cursor build the map in C.
         """
         found: dict[str, str | None] = {}
-        with self._cursor(conn) as cursor:
-            if conn.dialect.name == "postgresql":
-                # a join with the unnested id array is linear whatever plan the (often
-                # stale, during a first big sync) statistics lead to; `= ANY(...)` could
-                # go quadratic
-                sql = (
-                    "SELECT l.external_id, l.source_hash FROM unnest(%s::text[]) AS x(ext) "
-                    "JOIN sync_link l ON l.external_id = x.ext "
-                    "WHERE l.system = %s AND l.entity = %s"
-                )
+        if conn.dialect.name == "postgresql":
+            # a join with the unnested id array is linear whatever plan the (often stale,
+            # during a first big sync) statistics lead to; `= ANY(...)` could go quadratic
+            sql = (
+                "SELECT l.external_id, l.source_hash FROM unnest(%s::text[]) AS x(ext) "
+                "JOIN sync_link l ON l.external_id = x.ext "
+                "WHERE l.system = %s AND l.entity = %s"
+            )
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            # pipeline mode: the queries go out at once and the server works on them while
+            # this process hashes the page (the lookup is most of a re-run's database time)
+            with driver.pipeline():
+                cursors = []
                 for part in chunks(external_ids, 5000):
+                    cursor = driver.cursor()
                     cursor.execute(sql, (list(part), system, entity))
+                    cursors.append(cursor)
+                meanwhile()
+                for cursor in cursors:
                     found.update(cursor.fetchall())
-                return found
+                    cursor.close()
+            return found
+        meanwhile()
+        with self._cursor(conn) as cursor:
             for part in chunks(external_ids):
                 cursor.execute(
                     "SELECT external_id, source_hash FROM sync_link WHERE system = ? AND "
