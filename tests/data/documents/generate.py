@@ -260,6 +260,32 @@ def make_doc(rng: random.Random, lang: str) -> Doc:
     return doc
 
 
+def invoice_for_order(
+    supplier: Company, number: str, lines: list[tuple[str, int, str]], rate: int = 21
+) -> Doc:
+    """An invoice in CZK from ``supplier`` for ``lines`` (description, quantity, unit price) at
+    one VAT rate, issued today: what the AP flow tests and benchmark match to a purchase order.
+    The customer and the IBAN follow from ``number``."""
+    rng = random.Random(number)
+    customer = company(rng, "CZ")
+    today = date.today()
+    doc = Doc(
+        "cs", supplier, customer, number, today, today, today + timedelta(days=14), "CZK",
+        "".join(ch for ch in number if ch.isdigit())[-10:], _iban(rng, "CZ"),
+    )  # fmt: skip
+    for name, quantity, price in lines:
+        qty, unit_price = Decimal(quantity), Decimal(price)
+        doc.lines.append({"description": name, "quantity": qty, "unit": "ks",
+                          "unit_price": unit_price, "vat_rate": Decimal(rate),
+                          "total": (qty * unit_price).quantize(CENT)})  # fmt: skip
+    base = sum((ln["total"] for ln in doc.lines), Decimal(0))
+    tax = (base * rate / 100).quantize(CENT, ROUND_HALF_UP)
+    doc.breakdown.append({"rate": Decimal(rate), "base": base, "tax": tax})
+    doc.total_without, doc.total_vat = base, tax
+    doc.total_with = doc.amount_due = base + tax
+    return doc
+
+
 # --- XML writers -----------------------------------------------------------------------------
 
 

@@ -3,11 +3,10 @@ purchase order, approved by the matrix and posted once as a Tryton supplier invo
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 from types import ModuleType
@@ -31,7 +30,6 @@ from spojka.runtime.models import FlowRun
 from tests.integration.flows.helpers import wait_until
 
 pytestmark = pytest.mark.tryton
-CENT = Decimal("0.01")
 
 
 @dataclass
@@ -89,23 +87,7 @@ def isdoc_file(
     lines: list[tuple[str, int, str]],
     rate: int = 21,
 ) -> tuple[Path, Decimal]:
-    rng = random.Random(number)
-    customer = docgen.company(rng, "CZ")
-    today = dt.date.today()
-    doc = docgen.Doc(
-        "cs", supplier, customer, number, today, today, today + dt.timedelta(days=14), "CZK",
-        "".join(ch for ch in number if ch.isdigit())[-10:], docgen._iban(rng, "CZ"),
-    )  # fmt: skip
-    for name, quantity, price in lines:
-        qty, unit_price = Decimal(quantity), Decimal(price)
-        doc.lines.append({"description": name, "quantity": qty, "unit": "ks",
-                          "unit_price": unit_price, "vat_rate": Decimal(rate),
-                          "total": (qty * unit_price).quantize(CENT)})  # fmt: skip
-    base = sum((ln["total"] for ln in doc.lines), Decimal(0))
-    tax = (base * rate / 100).quantize(CENT, ROUND_HALF_UP)
-    doc.breakdown.append({"rate": Decimal(rate), "base": base, "tax": tax})
-    doc.total_without, doc.total_vat = base, tax
-    doc.total_with = doc.amount_due = base + tax
+    doc = docgen.invoice_for_order(supplier, number, lines, rate)
     path = ap.tmp / f"{number.replace('/', '-')}.isdoc"
     path.write_bytes(docgen.isdoc_xml(doc))
     return path, doc.total_with
