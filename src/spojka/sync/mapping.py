@@ -384,8 +384,8 @@ class StreamMapping:
     outbound_required: list[str]
     source_columns: dict[str, list[str]] = field(default_factory=dict)
 
-    def validate(self, raw: Mapping[str, Any]) -> CanonicalEntity:
-        """Map and validate one source record; RecordError names the failing field."""
+    def _mapped(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """The canonical fields one source record gives (empty values left out)."""
         mapped: dict[str, Any] = {}
         for name, getter in self.inbound.items():
             try:
@@ -394,18 +394,15 @@ class StreamMapping:
                 raise RecordError(f"{self.stream}.{name}: {exc}", detail={"field": name}) from None
             if value is not None and value != "":
                 mapped[name] = value
-        return check_contract(self.contract, mapped)
+        return mapped
+
+    def validate(self, raw: Mapping[str, Any]) -> CanonicalEntity:
+        """Map and validate one source record; RecordError names the failing field."""
+        return check_contract(self.contract, self._mapped(raw))
 
     def canonical_text(self, raw: Mapping[str, Any]) -> str:
         """Map and validate one source record straight to its stored JSON text."""
-        mapped: dict[str, Any] = {}
-        for name, getter in self.inbound.items():
-            try:
-                value = getter(raw)
-            except (ValueError, TypeError, InvalidOperation, KeyError) as exc:
-                raise RecordError(f"{self.stream}.{name}: {exc}", detail={"field": name}) from None
-            if value is not None and value != "":
-                mapped[name] = value
+        mapped = self._mapped(raw)
         contract = self.contract
         try:
             checked = contract.__pydantic_validator__.validate_python(mapped)
