@@ -28,9 +28,13 @@ loops, retries, rate limits and checkpoints. A connector is small and stateless 
    A vendor whose set-up request must be answered in its own way (a handshake echoing a
    secret) overrides :meth:`webhook_handshake`; one that expects a particular answer to
    every delivery overrides :meth:`webhook_accepted`. Both return a :class:`WebhookReply`.
-7. :meth:`read_one` returns the current record with an id (``None`` if there is none). The
-   webhook inbox completes id-only events (``{"event_id", "stream", "id"}``) with it. The
-   default pages through the stream; override it with the system's read-by-id call.
+7. :meth:`read_one` returns the current record with an id (``None`` if there is none), in
+   exactly the shape :meth:`read_page` gives it. The webhook inbox completes id-only events
+   (``{"event_id", "stream", "id"}``) with it. The default pages through the stream;
+   override it with the system's read-by-id call. :meth:`delete` removes a record on the
+   streams declaring ``supports_deletes`` (only where deleting is safe in that system: a
+   refusal of the system is a ``PermanentError`` naming why); a record already gone is a
+   success with ``WriteResult.already_gone``.
 8. :meth:`health` says whether the system answers.
 9. Map every failure onto the error tree at the edge: :func:`classify_status` is the one
    HTTP status mapping (429 with ``Retry-After``, 5xx → ``TransientError``; 401 →
@@ -106,6 +110,8 @@ class WriteResult:
     external_id: str
     version: str | None = None
     created: bool = False
+    #: a delete found nothing to delete (already gone: a repeated or raced delete)
+    already_gone: bool = False
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,16 @@ def test_http_status_classification() -> None:
     assert isinstance(classify_status(503), TransientError)
     assert isinstance(classify_status(422), ValidationError)
     assert classify_status(201) is None
+
+
+def test_a_delete_removes_the_row_once_and_a_repeat_says_it_was_gone(tmp_path: Path) -> None:
+    _csv(tmp_path / "firmy.csv", 3)
+    conn = FileConnector({"path": str(tmp_path), "delimiter": ";"})
+    stream = conn.stream("firmy")
+    first = conn.delete(stream, "1", idempotency_key="k")
+    again = conn.delete(stream, "1", idempotency_key="k")
+    assert (first.already_gone, again.already_gone) == (False, True)
+    assert [r["id"] for r in conn.read_page(stream, since=None, page_token=None).records] == [
+        "0",
+        "2",
+    ]

@@ -43,25 +43,39 @@ from spojka.connectors.base import (
 )
 from spojka.connectors.bottlecrm.client import DEFAULT_PAGE_SIZE, BottleCRMClient
 from spojka.connectors.bottlecrm.webhooks import EVENT_STREAMS, verify_delivery
-from spojka.core.errors import ConfigError, NotFoundError, PermanentError, ValidationError
+from spojka.core.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PermanentError,
+    ValidationError,
+)
 
 #: Rows each listing page re-reads of the previous one (see read_page).
 PAGE_OVERLAP = 5
 MARKER = re.compile(r"\s*\[spojka:([0-9a-f]{20})\]\s*$")
 
 STREAMS: tuple[Stream, ...] = (
-    Stream("accounts", "Account", page_size=DEFAULT_PAGE_SIZE),
-    Stream("contacts", "Contact", page_size=DEFAULT_PAGE_SIZE),
+    # Deletes: an account only while no deal or ticket hangs on it (BottleCRM would delete
+    # them with it, see delete); contacts and tasks take nothing with them.
+    Stream("accounts", "Account", page_size=DEFAULT_PAGE_SIZE, supports_deletes=True),
+    Stream("contacts", "Contact", page_size=DEFAULT_PAGE_SIZE, supports_deletes=True),
+    # Leads, tickets and activities are never written by Spojka, so never deleted either.
     Stream("leads", "Opportunity", page_size=DEFAULT_PAGE_SIZE, writable=False),
+    # No deletes: a deal carries the sales history (won/lost, amounts); close it instead.
     Stream("opportunities", "Opportunity", page_size=DEFAULT_PAGE_SIZE),
     # The activity feed: newest 50 changes (who changed what), a backstop change signal.
     Stream("activities", "Activity", page_size=50, writable=False),
-    Stream("tasks", "Activity", page_size=DEFAULT_PAGE_SIZE),
+    Stream("tasks", "Activity", page_size=DEFAULT_PAGE_SIZE, supports_deletes=True),
     Stream("tickets", "Task", page_size=DEFAULT_PAGE_SIZE, writable=False),
     # Write-only: an Activity lands as a comment on its opportunity/account/contact.
     Stream("notes", "Activity", page_size=DEFAULT_PAGE_SIZE),
 )
 READABLE = {"accounts", "contacts", "leads", "opportunities", "activities", "tasks", "tickets"}
+#: streams with a detail endpoint (``GET /api/<kind>/<id>/``) for read_one
+DETAIL = READABLE - {"activities"}
+#: what BottleCRM's ids look like (UUIDs); anything else is never put into a path
+SAFE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 
 def idempotency_marker(key: str) -> str:
@@ -385,6 +399,18 @@ class BottleCRMConnector(Connector):
         """One record, normalised like a listing gives it."""
         return normalise(stream, self.client.fetch(stream, record_id))
 
+    def read_one(self, stream: Stream, external_id: str) -> Record | None:
+        """One ``GET /api/<kind>/<id>/``, normalised like a listing gives it; None when
+        BottleCRM has no such record (the activity feed has no detail view: it is searched)."""
+        if stream.name not in READABLE or not SAFE_ID.match(external_id):
+            return None
+        if stream.name not in DETAIL:
+            return super().read_one(stream, external_id)
+        try:
+            return self.fetch(stream.name, external_id)
+        except NotFoundError:
+            return None
+
     def list_ids(self, stream: Stream) -> Iterable[str]:
         """Every id, read with overlapping pages: a missed id would look like a delete."""
         if stream.name not in READABLE:
@@ -426,6 +452,44 @@ class BottleCRMConnector(Connector):
         payload["description"] = f"{description} {marker}".strip()
         new_id = self.client.create(stream.name, payload)
         return WriteResult(external_id=new_id, created=True)
+
+    def delete(self, stream: Stream, external_id: str, *, idempotency_key: str) -> WriteResult:
+        """Delete an account, contact or task; one already gone is a success.
+
+        BottleCRM deletes an account's deals and tickets with it: an account that still has
+        any is refused (``PermanentError``) so a person decides. BottleCRM's own refusals (a
+        409: invoices or projects linked to it) become a ``PermanentError`` with its reason.
+        """
+        if not stream.supports_deletes:
+            return super().delete(stream, external_id, idempotency_key=idempotency_key)
+        if not SAFE_ID.match(external_id):
+            return WriteResult(external_id=external_id, already_gone=True)
+        try:
+            if stream.name == "accounts":
+                self._refuse_cascading_account_delete(external_id)
+            self.client.remove(stream.name, external_id)
+        except NotFoundError:
+            return WriteResult(external_id=external_id, already_gone=True)
+        except ConflictError as exc:
+            raise PermanentError(
+                f"BottleCRM refuses to delete {stream.name} record {external_id}: "
+                f"{exc.detail.get('message') or exc.message}",
+                detail=exc.detail,
+            ) from exc
+        return WriteResult(external_id=external_id)
+
+    def _refuse_cascading_account_delete(self, account_id: str) -> None:
+        body = self.client.get(f"/api/accounts/{account_id}/")
+        detail: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+        deals = detail.get("opportunity_list") or []
+        tickets = detail.get("cases") or []
+        if deals or tickets:
+            raise PermanentError(
+                f"BottleCRM: account {account_id} still has {len(deals)} deal(s) and "
+                f"{len(tickets)} ticket(s), which BottleCRM would delete with it; move or "
+                "delete them in BottleCRM first",
+                detail={"account": account_id, "deals": len(deals), "tickets": len(tickets)},
+            )
 
     def _require_custom_fields(self, model: str, values: Mapping[str, Any]) -> None:
         """BottleCRM silently drops values of custom fields it does not have: refuse instead."""

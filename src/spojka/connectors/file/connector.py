@@ -313,7 +313,7 @@ class FileConnector(Connector):
         if fmt not in DELETABLE:
             return super().delete(stream, external_id, idempotency_key=idempotency_key)
         if not path.exists():
-            return WriteResult(external_id=external_id)
+            return WriteResult(external_id=external_id, already_gone=True)
         pk = stream.primary_key
         tmp = path.with_name(f".{path.name}.deleting")
         removed = 0
@@ -352,7 +352,7 @@ class FileConnector(Connector):
             tmp.unlink(missing_ok=True)
             raise TransientError(f"file connector: cannot rewrite {path}: {exc}") from exc
         self._close_open(stream.name)
-        return WriteResult(external_id=external_id, created=False)
+        return WriteResult(external_id=external_id, created=False, already_gone=removed == 0)
 
     def _append_csv(self, path: Path, row: Record) -> None:
         header: list[str]

@@ -119,26 +119,34 @@ class RedmineConnector(Connector):
                 cursor_field="updated_on",
                 version_field="updated_on",
                 page_size=size,
+                supports_deletes=True,  # unless it has subtasks or logged time (see delete)
             )
 
-        def listing(name: str, entity: str, *, writable: bool = True) -> Stream:
+        def listing(
+            name: str, entity: str, *, writable: bool = True, deletes: bool = False
+        ) -> Stream:
             return Stream(
                 name=name,
                 entity=entity,
                 cursor_field=None,
                 version_field="updated_on",
                 page_size=size,
+                supports_deletes=deletes,
                 writable=writable,
             )
 
         return [
+            # No deletes: deleting a project deletes its issues, logged time, wiki and files
+            # for good; closing or archiving it is a person's call.
             listing("projects", "Project"),
-            listing("versions", "Milestone"),
+            # Redmine itself refuses to delete a version that issues still use.
+            listing("versions", "Milestone", deletes=True),
             issues("tasks", "Task"),
             issues("change_requests", "ChangeRequest"),
             issues("support_tickets", "Task"),
-            listing("time_entries", "Timesheet"),
+            listing("time_entries", "Timesheet", deletes=True),
             listing("users", "User", writable=False),
+            # No deletes: taking someone's access away is a person's call.
             listing("memberships", "Membership"),
         ]
 
@@ -186,16 +194,20 @@ class RedmineConnector(Connector):
             raise ValidationError(f"redmine: unknown {kind} value {value!r} (known: {known})")
         return table[value]
 
-    def _tracker_filter(self, stream: str) -> str:
+    def _stream_trackers(self, stream: str) -> dict[str, int]:
+        """The trackers (name → id) whose issues a stream of issues carries."""
         trackers = self._lookup("trackers")
         if stream in TRACKER_STREAMS:
-            wanted = [trackers[n] for n in TRACKER_STREAMS[stream] if n in trackers]
+            wanted = {n: trackers[n] for n in TRACKER_STREAMS[stream] if n in trackers}
         else:
             claimed = {n for names in TRACKER_STREAMS.values() for n in names}
-            wanted = [i for n, i in trackers.items() if n not in claimed]
+            wanted = {n: i for n, i in trackers.items() if n not in claimed}
         if not wanted:
             raise ConfigError(f"redmine: no tracker for stream {stream!r}")
-        return "|".join(str(i) for i in sorted(wanted))
+        return wanted
+
+    def _tracker_filter(self, stream: str) -> str:
+        return "|".join(str(i) for i in sorted(self._stream_trackers(stream).values()))
 
     # -- reading -------------------------------------------------------------------------
 
@@ -287,15 +299,7 @@ class RedmineConnector(Connector):
             for m in self.client.iter_all(
                 f"/projects/{project['id']}/memberships.json", "memberships"
             ):
-                user = _ref(m.get("user")) or _ref(m.get("group"))
-                yield {
-                    "id": int(m["id"]),
-                    "project_id": str(_ref(m.get("project")).get("id")),
-                    "user_id": str(user.get("id")) if user else None,
-                    "name": user.get("name"),
-                    "roles": [r["name"] for r in m.get("roles", [])],
-                    "updated_on": None,
-                }
+                yield self._shape_membership(m)
 
     # -- shaping: Redmine JSON → flat records -------------------------------------------
 
@@ -377,7 +381,20 @@ class RedmineConnector(Connector):
             "updated_on": t.get("updated_on"),
         }
 
+    def _shape_membership(self, m: Mapping[str, Any]) -> Record:
+        user = _ref(m.get("user")) or _ref(m.get("group"))
+        return {
+            "id": int(m["id"]),
+            "project_id": str(_ref(m.get("project")).get("id")),
+            "user_id": str(user.get("id")) if user else None,
+            "name": user.get("name"),
+            "roles": [r["name"] for r in m.get("roles", [])],
+            "updated_on": None,
+        }
+
     def _shape_user(self, u: Mapping[str, Any]) -> Record:
+        # No "status": Redmine's user list does not carry it (only one user's page does),
+        # and a listing and a read by id must give the same record.
         return {
             "id": int(u["id"]),
             "login": u.get("login"),
@@ -385,7 +402,6 @@ class RedmineConnector(Connector):
             "lastname": u.get("lastname"),
             "mail": u.get("mail"),
             "admin": u.get("admin"),
-            "status": u.get("status"),
             "created_on": u.get("created_on"),
             "updated_on": u.get("updated_on"),
         }
@@ -400,12 +416,86 @@ class RedmineConnector(Connector):
             "support_tickets": ("/issues/{}.json", "issue", self._shape_issue),
             "time_entries": ("/time_entries/{}.json", "time_entry", self._shape_time_entry),
             "users": ("/users/{}.json", "user", self._shape_user),
+            "memberships": ("/memberships/{}.json", "membership", self._shape_membership),
         }[stream.name]
         try:
             body = self.client.get(path.format(external_id))
         except NotFoundError:
             return None
         return shape(body[key])
+
+    def read_one(self, stream: Stream, external_id: str) -> Record | None:
+        """One GET by id, shaped as :meth:`read_page` shapes it; None when Redmine has no such
+        record in this stream (an issue of another tracker belongs to another stream)."""
+        if not external_id.isdigit():
+            return None  # Redmine's ids are numbers: nothing else can exist
+        record = self.fetch(stream, external_id)
+        if (
+            record is not None
+            and stream.cursor_field == "updated_on"
+            and record["tracker"] not in self._stream_trackers(stream.name)
+        ):
+            return None
+        return record
+
+    # -- deleting ------------------------------------------------------------------------
+
+    def delete(self, stream: Stream, external_id: str, *, idempotency_key: str) -> WriteResult:
+        """Delete an issue, a time entry or a version; one already gone is a success.
+
+        Redmine deletes an issue's subtasks and logged time with it, without asking over the
+        API: such an issue is refused (``PermanentError``) so a person decides. A version
+        still used by issues is refused by Redmine itself.
+        """
+        if not stream.supports_deletes:
+            return super().delete(stream, external_id, idempotency_key=idempotency_key)
+        if not external_id.isdigit():
+            return WriteResult(external_id=external_id, already_gone=True)
+        if stream.cursor_field == "updated_on":
+            try:
+                issue = self.client.get(f"/issues/{external_id}.json", include="children")["issue"]
+            except NotFoundError:
+                return WriteResult(external_id=external_id, already_gone=True)
+            self._refuse_destructive_issue_delete(issue)
+            path = f"/issues/{external_id}.json"
+        elif stream.name == "time_entries":
+            path = f"/time_entries/{external_id}.json"
+        else:
+            path = f"/versions/{external_id}.json"
+        try:
+            self.client.delete(path)
+        except NotFoundError:
+            return WriteResult(external_id=external_id, already_gone=True)
+        except ValidationError as exc:
+            if stream.name != "versions":
+                raise
+            raise PermanentError(
+                f"redmine: version {external_id} cannot be deleted: Redmine refuses while "
+                "issues use it (or it has files or is shared); move them to another version "
+                "or close the version in Redmine",
+                detail=exc.detail,
+            ) from exc
+        return WriteResult(external_id=external_id)
+
+    @staticmethod
+    def _refuse_destructive_issue_delete(issue: Mapping[str, Any]) -> None:
+        number = issue["id"]
+        children = [f"#{c['id']}" for c in issue.get("children") or []]
+        if children:
+            raise PermanentError(
+                f"redmine: issue #{number} has subtasks ({', '.join(children)}); deleting it "
+                "would delete them too. Delete or move them in Redmine first",
+                detail={"issue": number, "children": children},
+            )
+        spent = _float_or_none(issue.get("total_spent_hours")) or _float_or_none(
+            issue.get("spent_hours")
+        )
+        if spent:
+            raise PermanentError(
+                f"redmine: issue #{number} has {spent:g} h of logged time; deleting it would "
+                "delete the time too. Move or delete the time entries in Redmine first",
+                detail={"issue": number, "spent_hours": spent},
+            )
 
     # -- writing -------------------------------------------------------------------------
 

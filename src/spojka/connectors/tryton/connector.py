@@ -66,6 +66,16 @@ BUTTONS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         "cancel": (("lead", "opportunity"), ("cancelled",)),
     },
 }
+# References that Tryton empties (ondelete SET NULL) or deletes with a party instead of
+# refusing the delete: Spojka refuses while any exist, so nothing is silently unlinked.
+UNLINKED_BY_DELETE: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "party.party": (
+        ("sale.opportunity", "party", "opportunities"),
+        ("project.work", "party", "projects"),
+        ("company.employee", "party", "employees"),
+        ("company.company", "party", "companies"),
+    ),
+}
 # A button that needs another first (confirm on a draft sale quotes it first).
 PREREQUISITES = {("sale.sale", "confirm"): "quote", ("purchase.purchase", "confirm"): "quote"}
 
@@ -193,17 +203,26 @@ class TrytonConnector(Connector):
     def _declare(self) -> list[ModelStream]:
         size = self.page_size
 
-        def stream(name: str, entity: str, *, writable: bool = True) -> Stream:
+        def stream(
+            name: str, entity: str, *, writable: bool = True, deletes: bool = False
+        ) -> Stream:
             return Stream(
                 name=name,
                 entity=entity,
                 cursor_field="modified_at",
                 version_field="modified_at",
                 page_size=size,
-                supports_deletes=False,
+                supports_deletes=deletes,
                 writable=writable,
             )
 
+        # Deletes only where what depends on the record is guarded: Tryton refuses to delete
+        # a party used by a sale or invoice, a project with tasks, a task with logged time;
+        # Spojka refuses a party an opportunity, project or employee still points to and a
+        # converted/won/lost opportunity (see :meth:`delete`). Never: sales and purchases
+        # (commercial documents, cancelled by a person), invoices (accounting documents; a
+        # posted one is corrected by a credit note, never deleted), timesheet lines (they may
+        # be invoiced already), products and employees (read-only).
         line_fields = (
             "lines.type",
             "lines.product",
@@ -216,7 +235,7 @@ class TrytonConnector(Connector):
         )
         return [
             ModelStream(
-                stream("parties", "Account"),
+                stream("parties", "Account", deletes=True),
                 "party.party",
                 (
                     "name",
@@ -232,7 +251,7 @@ class TrytonConnector(Connector):
                 ),
             ),
             ModelStream(
-                stream("contacts", "Contact"),
+                stream("contacts", "Contact", deletes=True),
                 "party.contact_mechanism",
                 ("name", "type", "value", "party"),
                 (("name", "!=", None),),
@@ -251,7 +270,7 @@ class TrytonConnector(Connector):
                 ),
             ),
             ModelStream(
-                stream("opportunities", "Opportunity"),
+                stream("opportunities", "Opportunity", deletes=True),
                 "sale.opportunity",
                 (
                     "number",
@@ -340,7 +359,7 @@ class TrytonConnector(Connector):
                 ),
             ),
             ModelStream(
-                stream("projects", "Project"),
+                stream("projects", "Project", deletes=True),
                 "project.work",
                 (
                     "name",
@@ -356,7 +375,7 @@ class TrytonConnector(Connector):
                 (("type", "=", "project"),),
             ),
             ModelStream(
-                stream("tasks", "Task"),
+                stream("tasks", "Task", deletes=True),
                 "project.work",
                 (
                     "name",
@@ -448,6 +467,13 @@ class TrytonConnector(Connector):
             [*spec.fields, "create_date", "write_date"],
         )
         return self._shapers[stream.name](rows[0]) if rows else None
+
+    def read_one(self, stream: Stream, external_id: str) -> Record | None:
+        """One ``search_read`` by id with the stream's model, domain and fields (None when
+        Tryton has no such record in the stream)."""
+        if not external_id.isdigit():
+            return None  # Tryton's ids are numbers: nothing else can exist
+        return self.fetch(stream, external_id)
 
     # -- shaping: Tryton rows → flat JSON-able records -----------------------------------
 
@@ -1154,6 +1180,75 @@ class TrytonConnector(Connector):
         values.setdefault("date", dt.date.today())
         (line_id,) = self.client.create("timesheet.line", [values])
         return line_id, True
+
+    # -- deleting ------------------------------------------------------------------------
+
+    def delete(self, stream: Stream, external_id: str, *, idempotency_key: str) -> WriteResult:
+        """Delete a record of a stream declaring deletes; one already gone is a success.
+
+        An opportunity still a lead or an opportunity is cancelled first (Tryton deletes
+        cancelled ones only). Whatever Tryton refuses — a party used by a sale or invoice, a
+        project with tasks, a task with logged time — is a ``PermanentError`` with Tryton's
+        reason, so the delete waits for a person instead of being retried.
+        """
+        if not stream.supports_deletes:
+            return super().delete(stream, external_id, idempotency_key=idempotency_key)
+        spec = self._spec(stream)
+        if not external_id.isdigit():
+            return WriteResult(external_id=external_id, already_gone=True)
+        record_id = int(external_id)
+        # archived (inactive) records are deleted too: only a missing one is "gone"
+        found = self.client.search(
+            spec.model,
+            [*spec.domain, ("id", "=", record_id)],
+            limit=1,
+            context={"active_test": False},
+        )
+        if not found:
+            return WriteResult(external_id=external_id, already_gone=True)
+        self._refuse_silent_unlinks(spec.model, record_id)
+        cancel = spec.model == "sale.opportunity" and self._must_cancel_first(record_id)
+        try:
+            if cancel:
+                self.client.button(spec.model, "cancel", [record_id])
+            self.client.delete(spec.model, [record_id])
+        except PermanentError as exc:
+            reason = exc.detail.get("message") or exc.message
+            raise PermanentError(
+                f"tryton: {spec.model} {record_id} cannot be deleted: {reason}",
+                detail={**exc.detail, "model": spec.model, "id": record_id},
+            ) from exc
+        return WriteResult(external_id=external_id)
+
+    def _refuse_silent_unlinks(self, model: str, record_id: int) -> None:
+        """Refuse a delete Tryton would carry out by emptying (or deleting) references to
+        the record elsewhere, instead of refusing it as it does for sales and invoices."""
+        users = []
+        for other, field, label in UNLINKED_BY_DELETE.get(model, ()):
+            found = self.client.search(
+                other, [(field, "=", record_id)], limit=100, context={"active_test": False}
+            )
+            if found:
+                users.append(f"{label} ({len(found)}{'+' if len(found) == 100 else ''})")
+        if users:
+            raise PermanentError(
+                f"tryton: {model} {record_id} cannot be deleted: it is still used by "
+                f"{', '.join(users)}, which Tryton would leave without it",
+                detail={"model": model, "id": record_id, "used_by": users},
+            )
+
+    def _must_cancel_first(self, record_id: int) -> bool:
+        """Does this opportunity need cancelling before Tryton deletes it? (or refuse)"""
+        state = self._state("sale.opportunity", record_id)
+        if state in ("lead", "opportunity"):
+            return True
+        if state != "cancelled":
+            raise PermanentError(
+                f"tryton: sale.opportunity {record_id} cannot be deleted: it is {state}, and "
+                "Tryton keeps converted, won and lost opportunities (their sales refer to them)",
+                detail={"model": "sale.opportunity", "id": record_id, "state": state},
+            )
+        return False
 
     # -- workflow buttons ----------------------------------------------------------------
 
