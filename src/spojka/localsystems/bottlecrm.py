@@ -38,6 +38,7 @@ from spojka.localsystems.common import (
     cache_dir,
     free_port,
     run_checked,
+    stop_on_sigterm,
     wait_for_http,
 )
 
@@ -666,18 +667,8 @@ def seed_demo(instance: BottleCRMInstance) -> dict[str, list[str]]:
     return created
 
 
-def _stop_on_sigterm() -> None:
-    """Let ``kill`` (SIGTERM) stop the servers as cleanly as Ctrl+C does."""
-    import signal
-
-    def handler(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def main() -> None:  # pragma: no cover - manual/demo entry point
-    _stop_on_sigterm()
+    stop_on_sigterm()
     started = time.monotonic()
     instance = start()
     if "--seed" in sys.argv:

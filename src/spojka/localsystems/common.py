@@ -185,3 +185,12 @@ def exclusive_lock(path: Path, *, timeout: float = 1800.0) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def stop_on_sigterm() -> None:
+    """Let ``kill`` (SIGTERM) stop a local server's ``main`` as cleanly as Ctrl+C does."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)

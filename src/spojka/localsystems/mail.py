@@ -33,7 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from spojka.core.errors import ConfigError, TransientError
-from spojka.localsystems.common import ManagedProcess, cache_dir, free_port, run_checked
+from spojka.localsystems.common import (
+    ManagedProcess,
+    cache_dir,
+    free_port,
+    run_checked,
+    stop_on_sigterm,
+)
 
 DOVECOT_PACKAGE = "dovecot-imapd"
 
@@ -327,18 +333,8 @@ class _DeliveringHandler:
         return "250 2.0.0 OK delivered"
 
 
-def _stop_on_sigterm() -> None:
-    """Let ``kill`` (SIGTERM) stop the servers as cleanly as Ctrl+C does."""
-    import signal
-
-    def handler(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def main() -> None:  # pragma: no cover - manual/demo entry point
-    _stop_on_sigterm()
+    stop_on_sigterm()
     import json
 
     server = LocalMailServer().start()
