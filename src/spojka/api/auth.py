@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from spojka.bootstrap import Spojka
+from spojka.core.db import transaction
 from spojka.core.errors import AuthError, ForbiddenError, SpojkaError
 from spojka.governance import tokens
 from spojka.governance.models import Role
@@ -74,15 +75,8 @@ def get_app(request: Request) -> Spojka:
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session per request that commits when the handler returns normally."""
-    session = get_app(request).sessions()
-    try:
+    with transaction(get_app(request).sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 bearer_scheme = HTTPBearer(
