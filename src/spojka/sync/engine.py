@@ -1363,12 +1363,15 @@ class SyncEngine:
                     retries,
                 )
             for row, payload, exc, response, attempts in dead:
+                link = links.get(row.canonical_id)
                 conn.execute(
                     DLQ.insert().values(
                         connection=name,
                         stream=row.stream,
                         entity=row.entity,
                         direction="outbound",
+                        # the record's id in the target, when it has one there
+                        external_id=link.external_id if link is not None else None,
                         canonical_id=row.canonical_id,
                         delivery_id=row.id,
                         idempotency_key=row.idempotency_key,

@@ -163,6 +163,7 @@ def test_a_task_deleted_in_the_plan_is_deleted_in_redmine_once(
         [dead] = service.list_dead_letters(db=db, connection="pm")
         third = service.find_record(db=db, system="plan", entity="Task", external_id="3")
         assert dead.canonical_id == third["canonical_id"]
+        assert dead.external_id == issues["3"]  # the issue's id in Redmine, to look it up
         assert dead.attempts == 1  # refused for good: not retried
         assert "4 h of logged time" in dead.error
 
