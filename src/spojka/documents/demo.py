@@ -22,9 +22,8 @@ from xml.sax.saxutils import escape
 from stdnum.cz import dic as cz_dic
 
 from spojka.connectors.tryton.client import TrytonClient
-from spojka.core.db import transaction
 from spojka.core.errors import SpojkaError
-from spojka.documents import intake_flow, service
+from spojka.documents.intake import take_in
 from spojka.documents.posting import create_supplier_with_order
 from spojka.flows import local, systems
 from spojka.insights.roi import RoiInputs, compute_roi
@@ -119,14 +118,9 @@ def result_total(path: Path) -> str:
 
 
 def _add_and_start(app: Any, path: Path) -> tuple[str, bool]:
-    with transaction(app.sessions) as session:
-        added = service.add_document(session=session, data_dir=app.settings.data_dir, path=path)
-        doc_id, digest = added.document.id, added.document.content_hash
-        new_file = added.new_file
-    wid = intake_flow.start(
-        app.settings, document_id=doc_id, content_hash=digest, subject=path.name
-    )
-    return wid, new_file
+    taken = take_in(app, path, actor="cli")
+    assert taken.workflow_id is not None  # start_flow is on
+    return taken.workflow_id, taken.result.new_file
 
 
 def _pending(app: Any, workflow_id: str, timeout: float = 60.0) -> Any:

@@ -1,4 +1,5 @@
-"""Taking in one file from any door (CLI, API, watched folder): store once, start the AP run.
+"""Taking in one file from any door (CLI, API, watched folder, mailbox): store once, start the
+AP run.
 
 Storing commits before the run is queued, so the worker always finds the document. The run's
 workflow id comes from the content hash: the same file taken in twice runs once.

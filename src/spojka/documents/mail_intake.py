@@ -20,7 +20,7 @@ from spojka.bootstrap import Spojka
 from spojka.connectors.mail.imap import Attachment, ImapReader, MailCheckpoint
 from spojka.core.db import Base, transaction, utcnow
 from spojka.core.logging import get_logger
-from spojka.documents import intake_flow, service
+from spojka.documents.intake import take_in
 
 log = get_logger("spojka.documents.mail")
 
@@ -85,25 +85,22 @@ def intake(app: Spojka, reader: ImapReader, *, start_flows: bool = True) -> Mail
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / name
                 path.write_bytes(attachment.data)
-                with transaction(app.sessions) as session:
-                    added = service.add_document(
-                        session=session,
-                        data_dir=app.settings.data_dir,
-                        path=path,
-                        actor=f"mail:{message.sender}"[:200],
-                        filename=name,
-                    )
-                    doc_id, digest = added.document.id, added.document.content_hash
-            started = None
-            if start_flows:
-                started = intake_flow.start(
-                    app.settings,
-                    document_id=doc_id,
-                    content_hash=digest,
+                taken = take_in(
+                    app,
+                    path,
+                    actor=f"mail:{message.sender}"[:200],
+                    filename=name,
+                    start_flow=start_flows,
                     subject=f"{name} ({message.sender})",
                 )
             result.items.append(
-                IntakeItem(message.message_id, name, doc_id, added.new_file, started)
+                IntakeItem(
+                    message.message_id,
+                    name,
+                    taken.document_id,
+                    taken.result.new_file,
+                    taken.workflow_id,
+                )
             )
         with transaction(app.sessions) as session:
             row = session.get(MailboxCheckpoint, key)

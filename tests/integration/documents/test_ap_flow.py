@@ -20,6 +20,7 @@ from spojka.connectors.tryton.client import TrytonClient
 from spojka.core.db import transaction
 from spojka.core.settings import load_settings
 from spojka.documents import intake_flow, mail_intake, service
+from spojka.documents.intake import take_in
 from spojka.documents.posting import OPEN_PURCHASE_STATES, create_supplier_with_order
 from spojka.flows import local, systems
 from spojka.localsystems import tryton
@@ -94,13 +95,9 @@ def isdoc_file(
 
 
 def add_and_start(ap: Ap, path: Path) -> tuple[str, int]:
-    with transaction(ap.app.sessions) as session:
-        added = service.add_document(session=session, data_dir=ap.app.settings.data_dir, path=path)
-        doc_id, digest = added.document.id, added.document.content_hash
-    started = intake_flow.start(
-        ap.app.settings, document_id=doc_id, content_hash=digest, subject=path.name
-    )
-    return started, doc_id
+    taken = take_in(ap.app, path, actor="cli")
+    assert taken.workflow_id is not None
+    return taken.workflow_id, taken.document_id
 
 
 def supplier_invoices(ap: Ap, number: str) -> list[dict[str, Any]]:
