@@ -226,6 +226,23 @@ def save_version(
     """Keep ``invoice`` as the document's next version (no learning; see correct_document)."""
     doc = get_document(session=session, document_id=document_id)
     latest = versions(session=session, document_id=document_id)[-1]
+    version = _next_version(
+        session=session, doc=doc, latest=latest, invoice=invoice, actor=actor, reason=reason
+    )
+    session.flush()
+    return version
+
+
+def _next_version(
+    *,
+    session: Session,
+    doc: StoredDocument,
+    latest: DocumentVersion,
+    invoice: Invoice,
+    actor: str,
+    reason: str | None,
+) -> DocumentVersion:
+    """``invoice`` over ``latest`` added as the next version; the document's columns follow."""
     output = dict(latest.invoice) | {
         k: v
         for k, v in Extraction(file=doc.filename, source="xml", invoice=invoice).to_output().items()
@@ -239,7 +256,6 @@ def save_version(
     doc.number = invoice.number
     doc.total_with_vat = invoice.total_with_vat
     doc.supplier_key = supplier_key(invoice) or doc.supplier_key
-    session.flush()
     return version
 
 
@@ -262,25 +278,11 @@ def correct_document(
     invoice = invoice_from_output(output)
     for path, raw in corrections.items():
         invoice.set(path, _typed(path, raw), FieldInfo(source="person", confidence=1.0))
-    new_output = output | {
-        k: v
-        for k, v in Extraction(file=doc.filename, source="xml", invoice=invoice).to_output().items()
-        if k not in ("file", "source", "format", "warnings")
-    }
-    version = DocumentVersion(
-        document_id=doc.id,
-        version=latest.version + 1,
-        invoice=new_output,
-        actor=actor,
-        reason=reason,
+    version = _next_version(
+        session=session, doc=doc, latest=latest, invoice=invoice, actor=actor, reason=reason
     )
-    session.add(version)
-    doc.current_version = version.version
-    doc.number = invoice.number
-    doc.total_with_vat = invoice.total_with_vat
-    doc.supplier_key = supplier_key(invoice) or doc.supplier_key
     hints = _learn(session=session, doc=doc, invoice=invoice, corrections=corrections, actor=actor)
-    _audit(session, actor=actor, doc=doc, before=output, after=new_output, reason=reason)
+    _audit(session, actor=actor, doc=doc, before=output, after=version.invoice, reason=reason)
     session.flush()
     return version, hints
 
