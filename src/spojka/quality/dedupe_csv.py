@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
+from typing import TextIO
 
 from spojka.core.errors import ValidationError
 from spojka.quality.clustering import (
@@ -38,13 +40,20 @@ def _sniff_dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
-def read_headers(path: Path) -> list[str]:
-    if not path.is_file():
-        raise ValidationError(f"file {str(path)!r} does not exist")
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[TextIO, type[csv.Dialect] | csv.Dialect]]:
+    """The CSV file open (UTF-8 with or without BOM) and its separator, sniffed from the start."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         sample = handle.read(64 * 1024)
         handle.seek(0)
-        reader = csv.DictReader(handle, dialect=_sniff_dialect(sample))
+        yield handle, _sniff_dialect(sample)
+
+
+def read_headers(path: Path) -> list[str]:
+    if not path.is_file():
+        raise ValidationError(f"file {str(path)!r} does not exist")
+    with _opened(path) as (handle, dialect):
+        reader = csv.DictReader(handle, dialect=dialect)
         headers = [h for h in (reader.fieldnames or []) if h is not None]
     if not headers:
         raise ValidationError(f"file {str(path)!r} has no header row")
@@ -52,10 +61,8 @@ def read_headers(path: Path) -> list[str]:
 
 
 def iter_rows(path: Path) -> Iterator[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        sample = handle.read(64 * 1024)
-        handle.seek(0)
-        for row in csv.DictReader(handle, dialect=_sniff_dialect(sample)):
+    with _opened(path) as (handle, dialect):
+        for row in csv.DictReader(handle, dialect=dialect):
             yield {k: (v or "") for k, v in row.items() if k is not None}
 
 
@@ -63,10 +70,8 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Rows of a CSV file (UTF-8 with or without BOM; ``,`` ``;`` tab or ``|`` separated)."""
     if not path.is_file():
         raise ValidationError(f"file {str(path)!r} does not exist")
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        sample = handle.read(64 * 1024)
-        handle.seek(0)
-        reader = csv.DictReader(handle, dialect=_sniff_dialect(sample))
+    with _opened(path) as (handle, dialect):
+        reader = csv.DictReader(handle, dialect=dialect)
         headers = [h for h in (reader.fieldnames or []) if h is not None]
         rows = [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]
     if not headers:
@@ -80,10 +85,8 @@ def read_columns(path: Path, names: Sequence[str]) -> tuple[list[str], dict[str,
     Reads like ``iter_rows``: a missing cell is ``""``, blank lines are skipped, and when a
     header repeats, its last column counts. Returns the headers and the columns.
     """
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        sample = handle.read(64 * 1024)
-        handle.seek(0)
-        reader = csv.reader(handle, dialect=_sniff_dialect(sample))
+    with _opened(path) as (handle, dialect):
+        reader = csv.reader(handle, dialect=dialect)
         headers = next(reader, [])
         where = {header: index for index, header in enumerate(headers)}
         rows = [row for row in reader if row]
