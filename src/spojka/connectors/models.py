@@ -72,10 +72,29 @@ class ConnectionCreate(ConnectionBase):
     mapping: str | None = Field(None, description="Mapping YAML (checked before it is stored)")
 
 
+class PollingRead(BaseModel):
+    """When Spojka polls the connection (only with ``polling_interval_s``; read only)."""
+
+    last_poll_at: datetime | None = Field(
+        None, description="The last poll: started by the runtime or finished by `spojka sync run`"
+    )
+    last_outcome: str | None = Field(
+        None, description="Of the last poll the runtime ran: running, automated, failed, …"
+    )
+    last_error: str | None = Field(None, description="Why the last finished poll failed")
+    failures: int = Field(
+        0, description="Consecutive failed polls; from the second the wait doubles, to 15 min"
+    )
+    next_poll_at: datetime | None = Field(
+        None, description="When the next poll is due; none without polling_interval_s"
+    )
+
+
 class ConnectionRead(ConnectionBase):
     """A stored connection; credentials appear as their references, never as values."""
 
     name: str
     mapping: str | None = Field(None, description="Label of the stored mapping")
+    polling: PollingRead = Field(default_factory=PollingRead)
     created_at: datetime | None = None
     updated_at: datetime | None = None

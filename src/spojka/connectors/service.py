@@ -17,6 +17,7 @@ from spojka.connectors.models import (
     ConnectionCreate,
     ConnectionRead,
     Ownership,
+    PollingRead,
     RateLimit,
     is_credential,
     is_reference,
@@ -24,6 +25,7 @@ from spojka.connectors.models import (
 from spojka.core.errors import NotFoundError, SpojkaError, ValidationError
 from spojka.governance import audit
 from spojka.governance.models import StoredSecret
+from spojka.sync import schedule
 from spojka.sync import service as sync_service
 from spojka.sync.mapping import MappingError, parse_mapping
 from spojka.sync.store import CONNECTION, OWNERSHIP
@@ -147,13 +149,26 @@ def save(*, db: Engine, connection_in: ConnectionCreate, actor: str) -> tuple[Co
             action="connection.create" if not existed else "connection.update",
             object_type="connection",
             object_id=name,
-            after=saved.model_dump(mode="json", exclude={"created_at", "updated_at"}),
+            after=saved.model_dump(mode="json", exclude={"created_at", "updated_at", "polling"}),
         )
         session.commit()
     return saved, not existed
 
 
-def _read(row: Any, owns: list[Ownership]) -> ConnectionRead:
+def _polling(plan: schedule.PollPlan | None) -> PollingRead:
+    if plan is None:
+        return PollingRead()
+    shown = plan.as_dict()
+    return PollingRead(
+        last_poll_at=shown["last_poll_at"],
+        last_outcome=shown["last_outcome"],
+        last_error=shown["last_error"],
+        failures=shown["failures"],
+        next_poll_at=shown["next_poll_at"],
+    )
+
+
+def _read(row: Any, owns: list[Ownership], plan: schedule.PollPlan | None) -> ConnectionRead:
     config = dict(row.config or {})
     url = config.pop("url", None)
     credentials: dict[str, str] = {}
@@ -176,6 +191,7 @@ def _read(row: Any, owns: list[Ownership]) -> ConnectionRead:
         polling_interval_s=settings.get("poll_interval_s"),
         owns=owns,
         mapping=parse_mapping(row.mapping_yaml).label if row.mapping_yaml else None,
+        polling=_polling(plan),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -198,7 +214,8 @@ def list_all(*, db: Engine) -> list[ConnectionRead]:
     with db.connect() as conn:
         rows = conn.execute(sa.select(CONNECTION).order_by(CONNECTION.c.name)).all()
         owned = _ownership(conn)
-    return [_read(row, owned.get(row.name, [])) for row in rows]
+    plans = {p.connection: p for p in schedule.plans(db=db)}
+    return [_read(row, owned.get(row.name, []), plans.get(row.name)) for row in rows]
 
 
 def get(*, db: Engine, name: str) -> ConnectionRead:
@@ -208,4 +225,5 @@ def get(*, db: Engine, name: str) -> ConnectionRead:
         owned = _ownership(conn, name)
     if row is None:
         raise NotFoundError(f"no connection {name!r}")
-    return _read(row, owned.get(name, []))
+    plan = next(iter(schedule.plans(db=db, names=[name])), None)
+    return _read(row, owned.get(name, []), plan)

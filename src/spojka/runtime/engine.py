@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from dbos import DBOS, DBOSClient, EnqueueOptions
@@ -35,6 +36,10 @@ FLOW_MODULES: list[str] = [
     "spojka.documents.intake_flow",
 ]
 
+# Schedule name → (workflow taking (scheduled_at, context), cron with seconds). Domains add
+# theirs with ``declare_schedule`` at import time; ``launch`` stores them in the runtime.
+SCHEDULES: dict[str, tuple[Callable[..., Any], str]] = {}
+
 _client: DBOSClient | None = None
 _client_url: str | None = None
 _lock = threading.Lock()
@@ -58,6 +63,30 @@ def declare_queue(
         spec["limiter"] = {"limit": rate_limit[0], "period": rate_limit[1]}
     QUEUES[name] = spec
     return name
+
+
+def declare_schedule(name: str, workflow: Callable[..., Any], cron: str) -> str:
+    """Run ``workflow(scheduled_at, context)`` on a cron (six fields, seconds first).
+
+    DBOS keeps the schedule in its tables; every launched process fires it, and the run of one
+    firing has a workflow id made of the schedule name and the time, so it runs once however
+    many workers there are.
+    """
+    SCHEDULES[name] = (workflow, cron)
+    return name
+
+
+def _apply_schedules() -> None:
+    """Store the declared schedules unless they are stored already as they are (replacing a
+    schedule restarts its timer in every process, so an unchanged one is left alone; one an
+    operator paused stays paused)."""
+    changed = []
+    for name, (workflow, cron) in SCHEDULES.items():
+        stored = DBOS.get_schedule(name)
+        if stored is None or stored["schedule"] != cron:
+            changed.append({"schedule_name": name, "workflow_fn": workflow, "schedule": cron})
+    if changed:
+        DBOS.apply_schedules(changed)  # type: ignore[arg-type]
 
 
 def system_database_url(settings: Settings) -> str:
@@ -106,6 +135,11 @@ def launch(settings: Settings, *, executor_id: str | None = None) -> None:
             raise TransientError(f"durable runtime could not start: {exc}") from exc
         for name, spec in QUEUES.items():
             DBOS.register_queue(name, polling_interval_sec=0.2, on_conflict="always_update", **spec)
+        try:
+            _apply_schedules()
+        except Exception as exc:
+            DBOS.destroy(destroy_registry=False)
+            raise TransientError(f"durable runtime could not store its schedules: {exc}") from exc
         _launched = True
 
 
@@ -152,9 +186,12 @@ def enqueue(
     *args: Any,
     workflow_id: str | None = None,
     queue: str = "flows",
+    deduplication_id: str | None = None,
     **kwargs: Any,
 ) -> str:
-    """Put a flow run on a queue; the same ``workflow_id`` twice runs once."""
+    """Put a flow run on a queue; the same ``workflow_id`` twice runs once. While a run with
+    the same ``deduplication_id`` is queued or running on that queue, another is refused
+    (``DBOSQueueDeduplicatedError``)."""
     options: EnqueueOptions = {
         "queue_name": queue,
         "workflow_name": flow,
@@ -162,6 +199,8 @@ def enqueue(
     }
     if workflow_id:
         options["workflow_id"] = workflow_id
+    if deduplication_id:
+        options["deduplication_id"] = deduplication_id
     kwargs.setdefault("_trace_id", tracing.ensure_trace_id())
     handle: Any = client(settings).enqueue(options, *args, **kwargs)
     return handle.get_workflow_id()

@@ -201,13 +201,42 @@ def webhooks(limit: int = typer.Option(10_000, help="Events to process at most")
     console.print(f"processed {done} webhook event(s)")
 
 
+def _at(value: Any) -> str:
+    """A time in UTC, as the other commands show times."""
+    from datetime import UTC
+
+    if value is None:
+        return "-"
+    return f"{value.astimezone(UTC) if value.tzinfo else value:%Y-%m-%d %H:%M:%S}"
+
+
+def _polling_row(name: str, polling: dict[str, Any] | None) -> list[str]:
+    """One row of the polling table: interval, last poll and its result, next poll."""
+    if not polling or polling["interval_s"] is None:
+        return [name, "on demand", _at(polling and polling["last_poll_at"]), "-", "-"]
+    result = polling["last_outcome"] or "-"
+    if polling["last_error"] and result != "automated":
+        result = f"{result}: {polling['last_error'][:80]}"
+    if polling["failures"] > 1:
+        result += f" ({polling['failures']}x in a row)"
+    return [
+        name,
+        f"{polling['interval_s']:g} s",
+        _at(polling["last_poll_at"]),
+        result,
+        _at(polling["next_poll_at"]),
+    ]
+
+
 @app.command("status")
 def status(connection: str | None = typer.Argument(None)) -> None:
-    """Lag, records/s, errors, retries, DLQ depth and open conflicts per connection/stream."""
+    """Lag, records/s, errors, retries, DLQ depth and open conflicts per connection/stream;
+    then the polling schedule: interval, last poll and its result, next poll (UTC)."""
     from spojka.sync import service
 
     db = _db()
     names = [connection] if connection else [c["name"] for c in service.list_connections(db=db)]
+    polling = Table("connection", "poll every", "last poll", "result", "next poll")
     table = Table(
         "connection",
         "stream",
@@ -237,7 +266,9 @@ def status(connection: str | None = typer.Argument(None)) -> None:
                 str(h["pending_deliveries"]),
                 str(h["conflicts_open"]),
             )
+        polling.add_row(*_polling_row(name, h["polling"]))
     console.print(table)
+    console.print(polling)
 
 
 # -- spojka dlq --------------------------------------------------------------------------------

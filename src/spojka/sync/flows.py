@@ -5,17 +5,29 @@ The engine is crash-safe on its own (checkpoints and outbox rows commit with eac
 the step may safely run again after a crash: DBOS re-executes it and the engine resumes from
 its last checkpoint. Register by adding ``"spojka.sync.flows"`` to
 ``spojka.runtime.engine.FLOW_MODULES``; enqueue with
-``engine.enqueue(settings, "sync.run", connection="crm")`` or schedule it.
+``engine.enqueue(settings, "sync.run", connection="crm")``.
+
+Connections with a polling interval are polled without anyone asking: the schedule
+``spojka.sync.poll`` runs ``sync.poll.tick`` every few seconds in the running runtime, which
+queues ``sync.run`` for each connection that is due (see :mod:`spojka.sync.schedule`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from dbos import DBOS
+
 from spojka.bootstrap import current
+from spojka.runtime.engine import declare_queue, declare_schedule
 from spojka.runtime.flows import FlowResult, flow, step
 from spojka.runtime.models import Outcome
+from spojka.sync import schedule
 from spojka.sync.engine import SyncEngine
+
+# Scheduled polls wait on their own queue, so many connections never hold up other flows.
+declare_queue(schedule.POLL_QUEUE, worker_concurrency=2)
 
 
 def summarize(result: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
@@ -53,8 +65,58 @@ def _poll_and_deliver(connection: str) -> dict[str, Any]:
     return {"outcome": outcome.value, "detail": detail}
 
 
+@step(name="sync.run.started")
+def _started(connection: str, workflow_id: str) -> None:
+    schedule.record_start(db=current().engine, connection=connection, workflow_id=workflow_id)
+
+
+@step(name="sync.run.ended")
+def _ended(connection: str, workflow_id: str, outcome: str, error: str | None) -> None:
+    schedule.record_end(
+        db=current().engine,
+        connection=connection,
+        workflow_id=workflow_id,
+        outcome=outcome,
+        error=error,
+    )
+
+
 @flow("sync.run", subject_arg="connection")
 def sync_run(connection: str) -> FlowResult:
     """Poll one connection from its checkpoint and deliver the changes to subscribers."""
-    answer = _poll_and_deliver(connection)
+    workflow_id = DBOS.workflow_id or ""
+    _started(connection, workflow_id)
+    try:
+        answer = _poll_and_deliver(connection)
+    except Exception as exc:
+        _ended(connection, workflow_id, Outcome.failed.value, str(exc))
+        raise
+    _ended(connection, workflow_id, answer["outcome"], None)
     return FlowResult(Outcome(answer["outcome"]), detail=answer["detail"])
+
+
+@step(name="sync.poll.queue_due")
+def _queue_due(at: str) -> list[str]:
+    app = current()
+    return schedule.enqueue_due(
+        db=app.engine, settings=app.settings, now=datetime.fromisoformat(at)
+    )
+
+
+@step(name="sync.poll.prune_ticks")
+def _prune_ticks(at: str) -> int:
+    before = datetime.fromisoformat(at) - schedule.TICK_RETENTION
+    return schedule.prune_ticks(settings=current().settings, before=before)
+
+
+@DBOS.workflow(name=schedule.TICK_FLOW)
+def poll_tick(scheduled_at: datetime, context: Any) -> None:
+    """Queue ``sync.run`` for every connection whose polling interval has passed; the time
+    is the schedule's own (the same in every worker that fires it). Once an hour, finished
+    ticks older than a day are forgotten."""
+    _queue_due(scheduled_at.isoformat())
+    if scheduled_at.minute == 0 and scheduled_at.second < schedule.TICK_S:
+        _prune_ticks(scheduled_at.isoformat())
+
+
+declare_schedule("spojka.sync.poll", poll_tick, schedule.TICK_CRON)

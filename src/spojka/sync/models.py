@@ -52,6 +52,20 @@ class Cursor(Base):
     last_run_seconds: Mapped[float | None]
 
 
+class PollState(Base):
+    """The last poll of a connection run by the runtime (``sync.run``): what the polling
+    schedule reads to know when the connection is due again."""
+
+    __tablename__ = "sync_poll_state"
+    connection: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    workflow_id: Mapped[str | None] = mapped_column(sa.String(200))
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(sa.String(20))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    failures: Mapped[int] = mapped_column(default=0)  # consecutive failed polls
+
+
 class Link(Base):
     __tablename__ = "sync_link"
     __table_args__ = (

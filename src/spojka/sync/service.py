@@ -26,7 +26,7 @@ from spojka.core.errors import (
     ValidationError,
 )
 from spojka.governance.secret_store import default_store, externalise_secrets
-from spojka.sync import metrics, rules, webhooks
+from spojka.sync import metrics, rules, schedule, webhooks
 from spojka.sync.engine import SyncEngine, SyncSettings, _dumps
 from spojka.sync.mapping import RecordError, check_contract, parse_mapping
 from spojka.sync.models import ConflictRead, DeadLetterRead
@@ -738,7 +738,8 @@ def health(
         except Exception as exc:
             system = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
         system["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    ok = bool(system.get("ok", True)) and depth == 0
+    polling = next(iter(schedule.plans(db=db, names=[connection])), None)
+    ok = bool(system.get("ok", True)) and depth == 0 and not (polling and polling.failures)
     return {
         "connection": connection,
         "kind": kind,
@@ -751,4 +752,5 @@ def health(
         "conflicts_open": int(conflicts or 0),
         "webhooks_pending": int(inbox or 0),
         "mapping": mapping.label if mapping else None,
+        "polling": polling.as_dict() if polling else None,
     }

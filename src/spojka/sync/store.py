@@ -14,6 +14,7 @@ from spojka.sync import models
 CONNECTION = cast(sa.Table, models.Connection.__table__)
 OWNERSHIP = cast(sa.Table, models.Ownership.__table__)
 CURSOR = cast(sa.Table, models.Cursor.__table__)
+POLL_STATE = cast(sa.Table, models.PollState.__table__)
 LINK = cast(sa.Table, models.Link.__table__)
 RECORD = cast(sa.Table, models.Record.__table__)
 VERSION = cast(sa.Table, models.RecordVersion.__table__)

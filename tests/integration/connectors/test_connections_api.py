@@ -52,6 +52,9 @@ def test_admin_creates_and_replaces_a_connection_everyone_reads_references(
         ("Task", "status", "reject"),
     }
     assert pm["mapping"]
+    # never polled: due now; the running runtime polls it (see tests/integration/sync)
+    assert pm["polling"]["last_poll_at"] is None and pm["polling"]["next_poll_at"]
+    assert pm["polling"]["failures"] == 0
 
     # Replacing: the new ownership list replaces the old one; 200, not 201.
     replaced = api.client.post(
