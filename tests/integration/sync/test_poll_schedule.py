@@ -4,12 +4,19 @@ is queued once however often it is asked for, and a broken connection stops no o
 
 from __future__ import annotations
 
+import csv
+import itertools
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from spojka.bootstrap import Spojka, bootstrap, reset
 from spojka.core.db import utcnow
@@ -155,6 +162,44 @@ def test_one_slot_is_queued_once_and_a_running_poll_is_not_queued_again(
     )
 
 
+def test_a_poll_still_running_is_not_started_again(instance: Spojka, tmp_path: Path) -> None:
+    rows = write_accounts(tmp_path / "data-ready", 5)
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    os.mkfifo(folder / "accounts.csv")  # a poll reading it waits until the test writes
+    connect_folder(instance, "crm", folder, interval_s=1)
+    engine.launch(instance.settings)
+    client = engine.client(instance.settings)
+
+    try:
+        wait_until("the first poll is running", lambda: plan(instance, "crm").outcome == "running")
+        started = utcnow()
+        wait_until(
+            "two more ticks while it runs",
+            lambda: (
+                len(client.list_workflows(name=schedule.TICK_FLOW, start_time=started.isoformat()))
+                >= 2
+            ),
+        )
+        running = client.list_workflows(name="sync.run")
+        assert len(running) == 1 and running[0].status == "PENDING"
+    finally:
+        # the source answers: this poll gets the rows, later polls read a plain file
+        try:
+            fd: int | None = os.open(folder / "accounts.csv", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            fd = None  # no poll is reading
+        os.replace(tmp_path / "data-ready" / "accounts.csv", folder / "accounts.csv")
+        if fd is not None:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fifo:
+                writer = csv.DictWriter(fifo, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+    engine.wait_result(instance.settings, running[0].workflow_id, timeout=DEADLINE_S)
+    assert count(instance.engine, "sync_link") == 5
+    assert plan(instance, "crm").failures == 0
+
+
 def test_a_broken_connection_fails_visibly_and_the_others_are_still_polled(
     instance: Spojka, tmp_path: Path
 ) -> None:
@@ -179,3 +224,40 @@ def test_a_broken_connection_fails_visibly_and_the_others_are_still_polled(
     assert "no-such-folder" in (health["polling"]["last_error"] or "")
     shown = status_lines(instance, tmp_path)
     assert "failed" in shown["broken"] or "running" in shown["broken"]
+
+
+def test_two_worker_processes_poll_a_connection_one_poll_at_a_time(
+    instance: Spojka, tmp_path: Path
+) -> None:
+    write_accounts(tmp_path / "crm", 2_000)
+    connect_folder(instance, "crm", tmp_path / "crm", interval_s=1)
+    env = cli_env(tmp_path / "data", instance.settings.resolved_database_url)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "spojka", "worker", "--processes", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            "three finished polls",
+            lambda: (
+                count(instance.engine, "flow_run", "subject = 'crm' AND ended_at IS NOT NULL") >= 3
+            ),
+        )
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        supervisor.wait(timeout=60)
+    assert count(instance.engine, "sync_link") == 2_000
+    with instance.engine.connect() as conn:
+        polls = conn.execute(
+            sa.text(
+                "SELECT workflow_id, started_at, ended_at FROM flow_run "
+                "WHERE flow = 'sync.run' AND subject = 'crm' ORDER BY started_at"
+            )
+        ).all()
+    assert all(p.workflow_id.startswith("sync.poll:crm:") for p in polls)
+    finished = [p for p in polls if p.ended_at is not None]
+    # both workers fire the schedule: still one poll per slot, never two at once
+    for before, after in itertools.pairwise(finished):
+        assert after.started_at >= before.ended_at, (before, after)
