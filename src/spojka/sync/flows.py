@@ -105,15 +105,18 @@ def _queue_due(at: str) -> list[str]:
 
 @step(name="sync.poll.prune_ticks")
 def _prune_ticks(at: str) -> int:
-    before = datetime.fromisoformat(at) - schedule.TICK_RETENTION
-    return schedule.prune_ticks(settings=current().settings, before=before)
+    app, now = current(), datetime.fromisoformat(at)
+    pruned = schedule.prune_ticks(settings=app.settings, before=now - schedule.TICK_RETENTION)
+    return pruned + schedule.prune_idle_polls(
+        db=app.engine, settings=app.settings, before=now - schedule.IDLE_POLL_RETENTION
+    )
 
 
 @DBOS.workflow(name=schedule.TICK_FLOW)
 def poll_tick(scheduled_at: datetime, context: Any) -> None:
     """Queue ``sync.run`` for every connection whose polling interval has passed; the time
     is the schedule's own (the same in every worker that fires it). Once an hour, finished
-    ticks older than a day are forgotten."""
+    ticks and scheduled polls that changed nothing, older than a day, are forgotten."""
     _queue_due(scheduled_at.isoformat())
     if scheduled_at.minute == 0 and scheduled_at.second < schedule.TICK_S:
         _prune_ticks(scheduled_at.isoformat())

@@ -48,6 +48,8 @@ POLL_QUEUE = "sync.poll"
 TICK_FLOW = "sync.poll.tick"
 #: finished ticks are kept this long (one every few seconds would pile up in the runtime)
 TICK_RETENTION = timedelta(days=1)
+#: scheduled polls that changed nothing are kept this long (see ``prune_idle_polls``)
+IDLE_POLL_RETENTION = timedelta(days=1)
 
 
 # -- the rule (pure) --------------------------------------------------------------------------
@@ -244,6 +246,46 @@ def prune_ticks(*, settings: Settings, before: datetime) -> int:
     if old:
         client.delete_workflows([w.workflow_id for w in old])
     return len(old)
+
+
+def is_idle(detail: dict[str, Any] | None) -> bool:
+    """A poll that changed nothing: no record created or changed, no conflict, no dead
+    letter, nothing delivered or retried (the figures ``sync.flows.summarize`` records)."""
+    if not detail:
+        return False
+    for stream in (detail.get("streams") or {}).values():
+        if any(stream.get(k) for k in ("created", "changed", "conflicts", "dead_lettered")):
+            return False
+    for delivery in (detail.get("deliveries") or {}).values():
+        if any(delivery.get(k) for k in ("delivered", "retried", "dead_lettered")):
+            return False
+    return True
+
+
+def prune_idle_polls(*, db: Engine, settings: Settings, before: datetime) -> int:
+    """Forget scheduled polls that ended before ``before`` and changed nothing: their run
+    record and their workflow in the runtime's tables. A poll every minute would otherwise
+    add two rows a minute per connection forever; polls that changed, failed or dead-lettered
+    something stay, and the connection's last poll is kept in ``sync_poll_state``."""
+    from spojka.runtime import engine as runtime
+    from spojka.runtime.models import FlowRun
+
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.select(FlowRun.workflow_id, FlowRun.detail).where(
+                FlowRun.flow == "sync.run",
+                FlowRun.workflow_id.like("sync.poll:%"),
+                FlowRun.outcome == Outcome.automated.value,
+                FlowRun.ended_at < _aware(before),
+            )
+        ).all()
+    idle = [r.workflow_id for r in rows if is_idle(r.detail)]
+    for part in range(0, len(idle), 500):
+        ids = idle[part : part + 500]
+        runtime.client(settings).delete_workflows(ids)
+        with db.begin() as conn:
+            conn.execute(sa.delete(FlowRun).where(FlowRun.workflow_id.in_(ids)))
+    return len(idle)
 
 
 def record_start(*, db: Engine, connection: str, workflow_id: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -132,6 +133,54 @@ def test_a_record_added_to_the_folder_arrives_without_a_manual_poll(
         == []
     )
     assert len(client.list_workflows(name="sync.run")) >= polls
+
+
+def test_scheduled_polls_that_changed_nothing_are_forgotten(
+    instance: Spojka, tmp_path: Path
+) -> None:
+    write_accounts(tmp_path / "crm", 20)
+    connect_folder(instance, "crm", tmp_path / "crm", interval_s=1)
+    engine.launch(instance.settings)
+    wait_until("three scheduled polls", lambda: runs_of(instance, "crm") >= 3)
+    wait_until("the newest poll ended", lambda: plan(instance, "crm").outcome != "running")
+    engine.shutdown()  # no new polls while the test counts
+    with instance.engine.connect() as conn:
+        runs = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT workflow_id, detail FROM flow_run "
+                    "WHERE flow = 'sync.run' AND outcome = 'automated'"
+                )
+            ).all()
+        )
+    details = {k: v if isinstance(v, dict) else json.loads(v) for k, v in runs.items()}
+    idle = {k for k, d in details.items() if schedule.is_idle(d)}
+    [first] = [k for k, d in details.items() if d["streams"]["accounts"]["created"] == 20]
+    assert first not in idle and len(idle) >= 2
+    client = engine.client(instance.settings)
+    polls = {w.workflow_id for w in client.list_workflows(name="sync.run")}
+
+    pruned = schedule.prune_idle_polls(
+        db=instance.engine, settings=instance.settings, before=utcnow() + timedelta(minutes=1)
+    )
+
+    assert pruned == len(idle)
+    with instance.engine.connect() as conn:
+        kept = set(
+            conn.execute(sa.text("SELECT workflow_id FROM flow_run WHERE flow = 'sync.run'"))
+            .scalars()
+            .all()
+        )
+    assert first in kept and not kept & idle
+    assert {w.workflow_id for w in client.list_workflows(name="sync.run")} == polls - idle
+    assert plan(instance, "crm").last_poll_at is not None  # the last poll is still known
+    # nothing newer than the cut-off is touched
+    assert (
+        schedule.prune_idle_polls(
+            db=instance.engine, settings=instance.settings, before=utcnow() - timedelta(days=1)
+        )
+        == 0
+    )
 
 
 def test_one_slot_is_queued_once_and_a_running_poll_is_not_queued_again(

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from spojka.sync.schedule import (
     BACKOFF_CAP_S,
     is_due,
+    is_idle,
     next_poll_at,
     poll_delay,
     poll_workflow_id,
@@ -50,3 +51,17 @@ def test_every_moment_of_one_slot_gives_the_same_workflow_id() -> None:
     assert poll_workflow_id("crm", start) == "sync.poll:crm:2026-11-24T10:00:00.000Z"
     assert poll_workflow_id("crm", slot_start(NOW, 1.5)) == "sync.poll:crm:2026-11-24T10:00:30.000Z"
     assert poll_workflow_id("crm", start) != poll_workflow_id("erp", start)
+
+
+def test_a_poll_is_idle_only_when_it_changed_nothing() -> None:
+    quiet = {
+        "streams": {"accounts": {"records": 20, "created": 0, "changed": 0, "conflicts": 0}},
+        "deliveries": {"erp": {"delivered": 0, "retried": 0, "dead_lettered": 0}},
+    }
+    assert is_idle(quiet)
+    assert not is_idle(None) and not is_idle({})
+    for where, key in [("streams", "created"), ("streams", "changed"), ("streams", "conflicts")]:
+        busy = {**quiet, where: {"accounts": {**quiet[where]["accounts"], key: 1}}}
+        assert not is_idle(busy), key
+    sent = {**quiet, "deliveries": {"erp": {"delivered": 3}}}
+    assert not is_idle(sent)
