@@ -3,14 +3,19 @@ tasks on the customer's BottleCRM account, with their status and SLA breach risk
 
 The SLA (response and resolution hours) comes from the project's template in the flows
 configuration. Redmine has no webhooks: :func:`poll_tickets` queues ``flows.service_ticket``
-once per issue version and risk level (``ticket:redmine:<issue>:<updated_on>:<risk>``), so a
-re-poll does nothing, while a status change — or the clock pushing a ticket into *at risk* or
-*breached* — updates the same task (found by its ``[spojka:ticket:<id>]`` marker).
+once per issue version, content and risk level
+(``ticket:redmine:<issue>:<updated_on>:<content digest>:<risk>``), so a re-poll does nothing,
+while a status change — or the clock pushing a ticket into *at risk* or *breached* — updates
+the same task (found by its ``[spojka:ticket:<id>]`` marker). The digest is there because
+Redmine stamps ``updated_on`` to the second: a change within the second the ticket was created
+or last changed keeps the stamp, but not the content.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import Any
 
 from spojka.bootstrap import current
@@ -30,8 +35,12 @@ RISK_TEXT = {
 }
 
 
-def workflow_id(issue_id: int | str, updated_on: str, risk: str) -> str:
-    return f"ticket:redmine:{issue_id}:{updated_on}:{risk}"
+def workflow_id(ticket: dict[str, Any]) -> str:
+    """One run per ticket version, content the CRM shows, and risk level."""
+    shown = [ticket[k] for k in ("subject", "status", "is_closed", "priority", "project")]
+    shown += [ticket["sla"].get("kind"), ticket["sla"].get("deadline")]
+    digest = hashlib.sha1(json.dumps(shown, default=str).encode()).hexdigest()[:10]
+    return f"ticket:redmine:{ticket['id']}:{ticket['updated_on']}:{digest}:{ticket['sla']['risk']}"
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -184,9 +193,7 @@ def poll_tickets(now: dt.datetime | None = None) -> list[str]:
                     crm_account,
                     ticket,
                     subject=f"#{ticket['id']} {ticket['subject']}"[:200],
-                    workflow_id=workflow_id(
-                        ticket["id"], str(ticket["updated_on"]), ticket["sla"]["risk"]
-                    ),
+                    workflow_id=workflow_id(ticket),
                 )
             )
     return started
