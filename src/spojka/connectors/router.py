@@ -1,4 +1,4 @@
-"""API of connections: ``POST /connections`` (administrators) and ``GET /connections``.
+"""API of connections: ``POST`` and ``DELETE /connections`` (administrators), ``GET`` (all).
 
 Paths sit beside the sync router's ``/connections/{connection}/health``. Credentials are
 accepted and shown only as references (``env:``, ``file:``, ``db:``); see
@@ -6,6 +6,8 @@ accepted and shown only as references (``env:``, ``file:``, ``db:``); see
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
@@ -61,3 +63,35 @@ def get_connection(
     connection: str, request: Request, principal: Principal = require(READ)
 ) -> ConnectionRead:
     return service.get(db=get_app(request).engine, name=connection)
+
+
+@router.delete(
+    "/connections/{connection}",
+    responses={
+        404: {"description": "No connection of that name"},
+        409: {"description": "Open work (pending deliveries, dead letters, conflicts); force"},
+    },
+)
+def remove_connection(
+    connection: str,
+    request: Request,
+    force: bool = False,
+    forget_links: bool = False,
+    principal: Principal = require(ADMIN),
+) -> dict[str, Any]:
+    """Remove a connection: syncing with that system stops; canonical records stay.
+
+    Refused with a 409 while writes to it are pending or its dead letters or conflicts are
+    open (the problem says how many); ``force=true`` removes it anyway, discarding those dead
+    letters and withdrawing those conflicts. Links stay unless ``forget_links=true``, so the
+    same connection added again finds its records instead of creating them twice.
+    """
+    removed = service.remove(
+        db=get_app(request).engine,
+        name=connection,
+        actor=principal.name,
+        force=force,
+        forget_links=forget_links,
+    )
+    _reload_sync_engine(request)  # its webhooks get 404 from now on, nothing is sent to it
+    return {"connection": connection, "removed": removed}

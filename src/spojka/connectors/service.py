@@ -227,3 +227,16 @@ def get(*, db: Engine, name: str) -> ConnectionRead:
         raise NotFoundError(f"no connection {name!r}")
     plan = next(iter(schedule.plans(db=db, names=[name])), None)
     return _read(row, owned.get(name, []), plan)
+
+
+def remove(
+    *, db: Engine, name: str, actor: str, force: bool = False, forget_links: bool = False
+) -> dict[str, int]:
+    """Remove a connection (see :func:`spojka.sync.service.remove_connection`); the audit
+    entry keeps what it was, with credentials as references, and what was removed."""
+    before = get(db=db, name=name).model_dump(
+        mode="json", exclude={"created_at", "updated_at", "polling"}
+    )
+    return sync_service.remove_connection(
+        db=db, name=name, actor=actor, force=force, forget_links=forget_links, snapshot=before
+    )

@@ -74,6 +74,51 @@ def connect(
     console.print(f"connection [bold]{name}[/bold] saved ({kind})")
 
 
+@app.command("disconnect")
+def disconnect(
+    name: str = typer.Argument(..., help="Connection to remove"),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Remove even with pending deliveries, open dead letters or conflicts "
+        "(dead letters are discarded, conflicts withdrawn)",
+    ),
+    forget_links: bool = typer.Option(
+        False,
+        "--forget-links",
+        help="Also forget which of its records are which canonical records",
+    ),
+    actor: str = typer.Option("cli", "--actor"),
+) -> None:
+    """Remove a connection: syncing with it stops, canonical records and history stay."""
+    from spojka.connectors import service
+
+    removed = service.remove(
+        db=_db(), name=name, actor=actor, force=force, forget_links=forget_links
+    )
+    parts = [
+        f"{removed['cursors']} cursor(s)",
+        f"{removed['deliveries_cancelled']} pending delivery(ies)",
+        f"{removed['webhooks_dropped']} unprocessed webhook(s)",
+        f"{removed['secrets_deleted']} stored secret(s)",
+    ]
+    if removed["dead_letters_discarded"] or removed["conflicts_withdrawn"]:
+        parts.append(f"{removed['dead_letters_discarded']} dead letter(s) discarded")
+        parts.append(f"{removed['conflicts_withdrawn']} conflict(s) withdrawn")
+    console.print(f"connection [bold]{name}[/bold] removed: " + ", ".join(parts), soft_wrap=True)
+    if forget_links:
+        console.print(f"{removed['links_forgotten']} link(s) forgotten")
+    else:
+        console.print(
+            f"{removed['links_kept']} link(s) kept: adding {name} again finds its records "
+            "(--forget-links drops them)"
+        )
+    if removed["secrets_kept_in_use"]:
+        console.print(
+            f"{removed['secrets_kept_in_use']} stored secret(s) kept: another connection uses them"
+        )
+
+
 @app.command("kinds")
 def kinds() -> None:
     """Connector kinds installed (entry points of group spojka.connectors)."""

@@ -31,6 +31,7 @@ from spojka.sync.engine import SyncEngine, SyncSettings, _dumps
 from spojka.sync.mapping import RecordError, check_contract, parse_mapping
 from spojka.sync.models import ConflictRead, DeadLetterRead
 from spojka.sync.store import (
+    BUCKET,
     CONFLICT,
     CONNECTION,
     CURSOR,
@@ -38,9 +39,12 @@ from spojka.sync.store import (
     DLQ,
     LINK,
     OWNERSHIP,
+    POLL_STATE,
     RECORD,
     VERSION,
     WEBHOOK,
+    chunks,
+    lock_row_clause,
 )
 
 # -- connections and ownership ----------------------------------------------------------------
@@ -118,6 +122,174 @@ def list_connections(*, db: Engine) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+#: why dead letters and conflicts were closed when their connection was removed
+CONNECTION_REMOVED = "connection removed"
+
+
+def open_work(conn: DbConnection, name: str) -> dict[str, int]:
+    """What a person should see before a connection goes: writes still waiting to be sent
+    to it, its open dead letters, and open conflicts its data is part of."""
+
+    def number(table: sa.Table, *where: Any) -> int:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar() or 0
+        )
+
+    return {
+        "pending_deliveries": number(
+            DELIVERY, DELIVERY.c.connection == name, DELIVERY.c.status == "pending"
+        ),
+        "open_dead_letters": number(DLQ, DLQ.c.connection == name, DLQ.c.status == "open"),
+        "open_conflicts": number(CONFLICT, *_conflicts_of(name)),
+    }
+
+
+def _conflicts_of(name: str) -> tuple[Any, ...]:
+    return (
+        CONFLICT.c.status == "open",
+        sa.or_(CONFLICT.c.incoming_system == name, CONFLICT.c.current_source == name),
+    )
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def remove_connection(
+    *,
+    db: Engine,
+    name: str,
+    actor: str,
+    force: bool = False,
+    forget_links: bool = False,
+    snapshot: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """Remove a connection and everything Spojka keeps only to sync with it (cursors, poll
+    state, its queued writes and unprocessed webhooks, its ownership declarations, the
+    secrets stored for it); canonical records and their history stay. Links stay unless
+    ``forget_links``, so adding it again under the same name duplicates nothing.
+
+    Refused (``ConflictError``) while it has open work (see :func:`open_work`), unless
+    ``force``: then its dead letters are discarded and its conflicts withdrawn, with the
+    reason ``connection removed``. Audited in the same transaction, with counts only."""
+    from spojka.governance.models import StoredSecret
+
+    now = utcnow()
+    removed: dict[str, int] = {}
+    with db.begin() as conn:
+        found = conn.execute(
+            lock_row_clause(conn, sa.select(CONNECTION.c.name).where(CONNECTION.c.name == name))
+        ).first()
+        if found is None:
+            raise NotFoundError(f"no connection {name!r}")
+        work = open_work(conn, name)
+        if any(work.values()) and not force:
+            raise ConflictError(
+                f"connection {name!r} has open work: "
+                + ", ".join(
+                    [
+                        _plural(
+                            work["pending_deliveries"], "pending delivery", "pending deliveries"
+                        ),
+                        _plural(work["open_dead_letters"], "open dead letter", "open dead letters"),
+                        _plural(work["open_conflicts"], "open conflict", "open conflicts"),
+                    ]
+                )
+                + f"; see `spojka dlq list --connection {name}` and `spojka conflicts list`, "
+                "or remove it anyway with --force (API: force=true)",
+                detail=dict(work),
+            )
+
+        def delete(table: sa.Table, *where: Any) -> int:
+            return int(conn.execute(table.delete().where(*where)).rowcount or 0)
+
+        dead_ids = list(
+            conn.execute(
+                sa.select(DLQ.c.id).where(DLQ.c.connection == name, DLQ.c.status == "open")
+            ).scalars()
+        )
+        for part in chunks(dead_ids):
+            conn.execute(
+                DLQ.update().where(DLQ.c.id.in_(part)).values(status="discarded", updated_at=now)
+            )
+        for item_id in dead_ids:
+            _audit(
+                conn,
+                actor=actor,
+                action="sync.dlq.discard",
+                object_type="dead_letter",
+                object_id=str(item_id),
+                reason=CONNECTION_REMOVED,
+            )
+        removed["dead_letters_discarded"] = len(dead_ids)
+        removed["conflicts_withdrawn"] = int(
+            conn.execute(
+                CONFLICT.update()
+                .where(*_conflicts_of(name))
+                .values(
+                    status="resolved",
+                    resolution=_dumps({"withdrawn": CONNECTION_REMOVED, "connection": name}),
+                    resolved_by=actor,
+                    resolved_at=now,
+                )
+            ).rowcount
+            or 0
+        )
+        removed["deliveries_cancelled"] = delete(
+            DELIVERY, DELIVERY.c.connection == name, DELIVERY.c.status == "pending"
+        )
+        removed["webhooks_dropped"] = delete(
+            WEBHOOK, WEBHOOK.c.connection == name, WEBHOOK.c.status.in_(("pending", "failed"))
+        )
+        removed["cursors"] = delete(CURSOR, CURSOR.c.connection == name)
+        removed["poll_state"] = delete(POLL_STATE, POLL_STATE.c.connection == name)
+        delete(BUCKET, BUCKET.c.connection == name)
+        removed["ownership"] = delete(OWNERSHIP, OWNERSHIP.c.owner == name)
+        if forget_links:
+            removed["links_forgotten"] = delete(LINK, LINK.c.system == name)
+        else:
+            removed["links_kept"] = int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(LINK).where(LINK.c.system == name)
+                ).scalar()
+                or 0
+            )
+        # Only what Spojka stored for this connection (``db:connection/<name>/…``); env: and
+        # file: references are the operator's. A secret another connection refers to stays.
+        stored = list(
+            conn.execute(
+                sa.select(StoredSecret.name).where(
+                    StoredSecret.name.startswith(f"connection/{name}/", autoescape=True)
+                )
+            ).scalars()
+        )
+        in_use = {
+            value[3:]
+            for config in conn.execute(
+                sa.select(CONNECTION.c.config).where(CONNECTION.c.name != name)
+            ).scalars()
+            for value in (config or {}).values()
+            if isinstance(value, str) and value.startswith("db:")
+        }
+        doomed = [s for s in stored if s not in in_use]
+        if doomed:
+            conn.execute(sa.delete(StoredSecret).where(StoredSecret.name.in_(doomed)))
+        removed["secrets_deleted"] = len(doomed)
+        removed["secrets_kept_in_use"] = len(stored) - len(doomed)
+        delete(CONNECTION, CONNECTION.c.name == name)
+        _audit(
+            conn,
+            actor=actor,
+            action="connection.delete",
+            object_type="connection",
+            object_id=name,
+            before=dict(snapshot) if snapshot is not None else {"name": name},
+            after={"removed": removed, "force": force, "forget_links": forget_links},
+        )
+    refresh_conflict_gauge(db=db)
+    return removed
 
 
 def set_owner(

@@ -35,7 +35,7 @@ from spojka.core.errors import NotFoundError, PermanentError, SpojkaError, Trans
 from spojka.core.logging import get_logger
 from spojka.sync import metrics, rules
 from spojka.sync.engine import ConnectionRuntime, SyncEngine, SyncSettings
-from spojka.sync.store import DLQ, WEBHOOK
+from spojka.sync.store import CONNECTION, DLQ, WEBHOOK
 
 log = get_logger("spojka.sync.webhooks")
 
@@ -581,6 +581,7 @@ class WebhookWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="spojka-webhooks", daemon=True)
         self._target_errors: dict[str, str] = {}
+        self._checked = 0.0  # monotonic time of the last look for removed connections
 
     def start(self) -> None:
         self._thread.start()
@@ -605,6 +606,22 @@ class WebhookWorker:
         else:
             self._target_errors.pop(target, None)
 
+    def _forget_removed(self) -> None:
+        """A connection removed by another process (``spojka sync disconnect``) stops being
+        used here too: its webhooks get 404, nothing more is queued or sent to it."""
+        now = time.monotonic()
+        if now - self._checked < self.interval:
+            return
+        self._checked = now
+        used = self.engine.cached_connections() | set(self.engine.subscribers_all())
+        if not used:
+            return
+        with self.engine.db.connect() as conn:
+            stored = set(conn.execute(sa.select(CONNECTION.c.name)).scalars())
+        if used - stored:
+            log.info("sync.connections_removed", connections=sorted(used - stored))
+            self.engine.reload()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
@@ -612,6 +629,7 @@ class WebhookWorker:
             self._stop.wait(self.settle)
             self._wake.clear()
             try:
+                self._forget_removed()
                 process_pending(engine=self.engine, batch=500)
                 for target in self.engine.subscribers_all():
                     self._deliver(target)

@@ -137,7 +137,7 @@ def test_every_other_sync_route_needs_a_token(client: TestClient) -> None:
             url = url.replace("{connection}", "erp")
             assert client.request(method, url, json={}).status_code == 401, (method, url)
             checked += 1
-    assert checked == 11  # conflicts, dlq, health and the connectors router's connections
+    assert checked == 12  # conflicts, dlq, health, and connections (GET, POST, DELETE)
 
 
 def test_health_dlq_and_conflicts_over_the_api(client: TestClient) -> None:
