@@ -211,18 +211,7 @@ def remove_connection(
             ).scalars()
         )
         for part in chunks(dead_ids):
-            conn.execute(
-                DLQ.update().where(DLQ.c.id.in_(part)).values(status="discarded", updated_at=now)
-            )
-        for item_id in dead_ids:
-            _audit(
-                conn,
-                actor=actor,
-                action="sync.dlq.discard",
-                object_type="dead_letter",
-                object_id=str(item_id),
-                reason=CONNECTION_REMOVED,
-            )
+            _discard(conn, list(part), actor=actor, reason=CONNECTION_REMOVED)
         removed["dead_letters_discarded"] = len(dead_ids)
         removed["conflicts_withdrawn"] = int(
             conn.execute(
@@ -742,22 +731,26 @@ def replay_dead_letters(
 def discard_dead_letters(
     *, db: Engine, ids: list[int], actor: str = "cli", reason: str | None = None
 ) -> int:
-    now = utcnow()
     with db.begin() as conn:
-        result = conn.execute(
-            DLQ.update()
-            .where(DLQ.c.id.in_(ids), DLQ.c.status == "open")
-            .values(status="discarded", updated_at=now)
+        return _discard(conn, ids, actor=actor, reason=reason)
+
+
+def _discard(conn: DbConnection, ids: list[int], *, actor: str, reason: str | None) -> int:
+    """Discard open dead letters, each audited with the reason; how many were open."""
+    result = conn.execute(
+        DLQ.update()
+        .where(DLQ.c.id.in_(ids), DLQ.c.status == "open")
+        .values(status="discarded", updated_at=utcnow())
+    )
+    for item_id in ids:
+        _audit(
+            conn,
+            actor=actor,
+            action="sync.dlq.discard",
+            object_type="dead_letter",
+            object_id=str(item_id),
+            reason=reason,
         )
-        for item_id in ids:
-            _audit(
-                conn,
-                actor=actor,
-                action="sync.dlq.discard",
-                object_type="dead_letter",
-                object_id=str(item_id),
-                reason=reason,
-            )
     return int(result.rowcount or 0)
 
 

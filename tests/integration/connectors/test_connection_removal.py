@@ -3,7 +3,6 @@ with that system stops, its records and their history stay, open work is shown f
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 import time
@@ -30,6 +29,7 @@ from tests.integration.sync.helpers import (
     connect_crm,
     connect_erp,
     count,
+    edit_csv,
     ico,
     setup_db,
     write_accounts,
@@ -230,19 +230,6 @@ def test_a_connection_removed_by_another_process_stops_taking_webhooks(
     assert count(db, "sync_record") == 1
 
 
-def _edit_csv(folder: Path, record_id: str, **changes: str) -> None:
-    path = folder / "accounts.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        if row["id"] == record_id:
-            row.update(changes, zmeneno="2026-02-01T08:00:00")
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def test_pending_deliveries_and_conflicts_are_counted_then_cancelled_and_withdrawn(
     db_url: str, tmp_path: Path, target: TargetServer
 ) -> None:
@@ -255,7 +242,7 @@ def test_pending_deliveries_and_conflicts_are_counted_then_cancelled_and_withdra
     engine.run("crm")
     record = sync_service.find_record(db=db, system="crm", entity="Account", external_id="1")
     # the same field edited in both systems; the CRM's write to the ERP waits in the outbox
-    _edit_csv(folder, "1", nazev="Novák a dcera s.r.o.")
+    edit_csv(folder, "1", nazev="Novák a dcera s.r.o.")
     target.state.edit("accounts", record["links"]["erp"], name="NOVÁK A SYN (ERP)")
     engine.poll("crm")
     engine.poll("erp")
@@ -283,7 +270,7 @@ def test_pending_deliveries_and_conflicts_are_counted_then_cancelled_and_withdra
         connections.remove(db=db, name="crm", actor="jana")
     assert "0 pending deliveries, 1 open dead letter, 0 open conflicts" in again.value.message
     # the ERP gone, the CRM's changes are queued for nobody
-    _edit_csv(folder, "2", nazev="Svoboda a vnuk s.r.o.")
+    edit_csv(folder, "2", nazev="Svoboda a vnuk s.r.o.")
     engine.reload()
     engine.run("crm")
     assert count(db, "sync_delivery", "connection = 'erp' AND status = 'pending'") == 0

@@ -114,3 +114,17 @@ def count(db: sa.Engine, table: str, where: str = "1=1") -> int:
         return int(
             conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {where}")).scalar() or 0
         )
+
+
+def edit_csv(folder: Path, record_id: str, **changes: str) -> None:
+    """Change one record of ``accounts.csv`` in place, with a newer change time."""
+    path = folder / "accounts.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        if row["id"] == record_id:
+            row.update(changes, zmeneno="2026-02-01T08:00:00")
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

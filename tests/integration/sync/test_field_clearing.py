@@ -3,27 +3,19 @@ to the targets as a clear; a field absent from a partial payload is left as it i
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from spojka.sync import service
 from spojka.sync.engine import SyncEngine
-from tests.integration.sync.helpers import connect_crm, connect_erp, setup_db, write_accounts
+from tests.integration.sync.helpers import (
+    connect_crm,
+    connect_erp,
+    edit_csv,
+    setup_db,
+    write_accounts,
+)
 from tests.integration.sync.target import TargetServer
-
-
-def _edit_csv(folder: Path, record_id: str, **changes: str) -> None:
-    path = folder / "accounts.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        if row["id"] == record_id:
-            row.update(changes, zmeneno="2026-02-01T08:00:00")
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def test_an_emptied_csv_cell_clears_the_field_in_the_store_and_in_the_target(
@@ -38,7 +30,7 @@ def test_an_emptied_csv_cell_clears_the_field_in_the_store_and_in_the_target(
     engine.run("crm")
     assert target.state.all("accounts")["2"]["email"] == "obchod1@firma1.cz"
 
-    _edit_csv(folder, "1", email="")  # the CRM user deletes the e-mail address
+    edit_csv(folder, "1", email="")  # the CRM user deletes the e-mail address
     engine.run("crm")
 
     record = service.find_record(db=db, system="crm", entity="Account", external_id="1")

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
 from spojka.sync import service
 from spojka.sync.engine import SyncEngine
-from tests.integration.sync.helpers import connect_crm, connect_erp, count, setup_db, write_accounts
+from tests.integration.sync.helpers import (
+    connect_crm,
+    connect_erp,
+    count,
+    edit_csv,
+    setup_db,
+    write_accounts,
+)
 from tests.integration.sync.target import TargetServer
-
-
-def _edit_csv(folder: Path, record_id: str, **changes: str) -> None:
-    path = folder / "accounts.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        if row["id"] == record_id:
-            row.update(changes, zmeneno="2026-02-01T08:00:00")
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def _synced(db_url: str, tmp_path: Path, target: TargetServer) -> tuple[SyncEngine, Path]:
@@ -44,7 +37,7 @@ def test_concurrent_edits_of_one_field_raise_a_conflict_and_overwrite_nothing(
     engine, folder = _synced(db_url, tmp_path, target)
     db = engine.db
     # the same field is edited in both systems before the next sync
-    _edit_csv(folder, "1", nazev="Novák a dcera s.r.o.")
+    edit_csv(folder, "1", nazev="Novák a dcera s.r.o.")
     target.state.edit("accounts", "2", name="NOVÁK A SYN (ERP)")  # target id 2 = source id 1
     engine.poll("crm")  # CRM's edit lands first
     engine.poll("erp")  # ERP's edit of the same field, based on the old value
