@@ -123,11 +123,7 @@ def save(*, db: Engine, connection_in: ConnectionCreate, actor: str) -> tuple[Co
     if errors:
         raise ConnectionInvalid(errors)
     name = connection_in.name
-    with db.connect() as conn:
-        existed = (
-            conn.execute(sa.select(CONNECTION.c.name).where(CONNECTION.c.name == name)).first()
-            is not None
-        )
+    existed = exists(db=db, name=name)
     config: dict[str, Any] = {**connection_in.options, **connection_in.credentials}
     if connection_in.url is not None:
         config["url"] = connection_in.url
@@ -141,18 +137,29 @@ def save(*, db: Engine, connection_in: ConnectionCreate, actor: str) -> tuple[Co
     )
     if connection_in.owns is not None:
         _replace_ownership(db, name, connection_in.owns)
+    return record_saved(db=db, name=name, actor=actor, existed=existed), not existed
+
+
+def exists(*, db: Engine, name: str) -> bool:
+    with db.connect() as conn:
+        found = conn.execute(sa.select(CONNECTION.c.name).where(CONNECTION.c.name == name))
+        return found.first() is not None
+
+
+def record_saved(*, db: Engine, name: str, actor: str, existed: bool) -> ConnectionRead:
+    """Audit a saved connection as it is stored now (credentials only as references)."""
     saved = get(db=db, name=name)
     with Session(db) as session:
         audit.record(
             session,
             actor=actor,
-            action="connection.create" if not existed else "connection.update",
+            action="connection.update" if existed else "connection.create",
             object_type="connection",
             object_id=name,
             after=saved.model_dump(mode="json", exclude={"created_at", "updated_at", "polling"}),
         )
         session.commit()
-    return saved, not existed
+    return saved
 
 
 def _polling(plan: schedule.PollPlan | None) -> PollingRead:

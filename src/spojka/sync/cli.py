@@ -61,16 +61,21 @@ def connect(
     option: list[str] = typer.Option([], "--option", "-o", help="Config key=value"),
     setting: list[str] = typer.Option([], "--setting", "-s", help="Sync setting key=value"),
     mapping: Path | None = typer.Option(None, "--mapping", help="Mapping YAML file"),
+    actor: str = typer.Option("cli", "--actor", help="Who saves it (for the audit trail)"),
 ) -> None:
-    """Create or update a connection (the mapping is checked first)."""
+    """Create or update a connection (the mapping is checked first); audited."""
+    from spojka.connectors import service as connections
     from spojka.sync import service
 
     cfg = json.loads(config)
     cfg.update(_options(option))
     text = mapping.read_text(encoding="utf-8") if mapping else None
+    db = _db()
+    existed = connections.exists(db=db, name=name)
     service.save_connection(
-        db=_db(), name=name, kind=kind, config=cfg, settings=_options(setting), mapping_yaml=text
+        db=db, name=name, kind=kind, config=cfg, settings=_options(setting), mapping_yaml=text
     )
+    connections.record_saved(db=db, name=name, actor=actor, existed=existed)
     console.print(f"connection [bold]{name}[/bold] saved ({kind})")
 
 

@@ -151,6 +151,9 @@ def test_cli_mapping_check_sync_run_dlq_and_reconcile(tmp_path: Path) -> None:
         env=env,
     )
     assert connected.returncode == 0, connected.stderr
+    audited = spojka_cli("audit", "list", env=env)
+    assert "connection.create" in audited.stdout and "connection:crm" in audited.stdout
+    assert spojka_cli("audit", "verify", env=env).returncode == 0
     run = spojka_cli("sync", "run", "crm", env=env)
     assert run.returncode == 0, run.stderr
     assert "firmy" in run.stdout
