@@ -131,19 +131,18 @@ CONNECTION_REMOVED = "connection removed"
 def open_work(conn: DbConnection, name: str) -> dict[str, int]:
     """What a person should see before a connection goes: writes still waiting to be sent
     to it, its open dead letters, and open conflicts its data is part of."""
-
-    def number(table: sa.Table, *where: Any) -> int:
-        return int(
-            conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar() or 0
-        )
-
     return {
-        "pending_deliveries": number(
-            DELIVERY, DELIVERY.c.connection == name, DELIVERY.c.status == "pending"
+        "pending_deliveries": _count(
+            conn, DELIVERY, DELIVERY.c.connection == name, DELIVERY.c.status == "pending"
         ),
-        "open_dead_letters": number(DLQ, DLQ.c.connection == name, DLQ.c.status == "open"),
-        "open_conflicts": number(CONFLICT, *_conflicts_of(name)),
+        "open_dead_letters": _count(conn, DLQ, DLQ.c.connection == name, DLQ.c.status == "open"),
+        "open_conflicts": _count(conn, CONFLICT, *_conflicts_of(name)),
     }
+
+
+def _count(conn: DbConnection, table: sa.Table, *where: Any) -> int:
+    counted = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where))
+    return int(counted.scalar() or 0)
 
 
 def _conflicts_of(name: str) -> tuple[Any, ...]:
@@ -239,12 +238,7 @@ def remove_connection(
         if forget_links:
             removed["links_forgotten"] = delete(LINK, LINK.c.system == name)
         else:
-            removed["links_kept"] = int(
-                conn.execute(
-                    sa.select(sa.func.count()).select_from(LINK).where(LINK.c.system == name)
-                ).scalar()
-                or 0
-            )
+            removed["links_kept"] = _count(conn, LINK, LINK.c.system == name)
         # Only what Spojka stored for this connection (``db:connection/<name>/…``); env: and
         # file: references are the operator's. A secret another connection refers to stays.
         stored = list(
